@@ -11,5 +11,6 @@ pub mod output;
 pub mod patch;
 pub mod postlink;
 pub mod rewrite;
+pub mod room;
 pub mod table;
 pub mod verify;

@@ -1,0 +1,3 @@
+//! Room for the table (SHIM.md section 6).
+
+pub mod pad;
