@@ -1,4 +1,5 @@
-//! The one module that writes files: atomic replacement of the output (SHIM.md section 3).
+//! The one module that writes files: atomic replacement of the output (SHIM.md section 3), and
+//! the scratch files of a relink for room (section 6).
 //!
 //! The rewritten image goes to an exclusive temporary file in the output's own directory, named
 //! `.<output>.llgo-ld.<pid>.<random>`, gets the output's permission bits, and is renamed over the
@@ -81,6 +82,33 @@ pub fn commit(
     original_len: u64,
     edits: &[Edit],
 ) -> Result<()> {
+    replace(path, expected, |tmp| {
+        copy_all(source, tmp, original_len)?;
+        for e in edits {
+            tmp.write_all_at(&e.bytes, e.offset)?;
+        }
+        Ok(())
+    })
+}
+
+/// Replaces `path` by a copy of the finished file `source` (a relink's rewritten output, SHIM.md
+/// section 6) with the same procedure as [`commit`]: temporary file beside `path`, `path`'s
+/// permission bits, identity re-checked, rename. `source` itself is left alone.
+pub fn install(path: &Path, expected: &Identity, source: &Path) -> Result<()> {
+    let from = File::open(source).map_err(|e| Error::io(source.display(), e))?;
+    let len = from.metadata().map_err(|e| Error::io(source.display(), e))?.len();
+    replace(path, expected, |tmp| copy_all(&from, tmp, len))
+}
+
+/// The one way an output is replaced: `fill` writes the new contents into an exclusive
+/// `.<output>.llgo-ld.<pid>.<random>` beside `path`, which then gets `expected`'s permission bits
+/// and is renamed over `path` if `path` is still that version. Any failure removes the temporary
+/// file and leaves `path` as it was.
+fn replace(
+    path: &Path,
+    expected: &Identity,
+    fill: impl FnOnce(&File) -> io::Result<()>,
+) -> Result<()> {
     let dir = parent_dir(path);
     let name = path
         .file_name()
@@ -95,10 +123,7 @@ pub fn commit(
         .tempfile_in(&dir)
         .map_err(|e| Error::io(format!("{}: temporary file", dir.display()), e))?;
     let io_err = |e: io::Error| Error::io(tmp.path().display(), e);
-    copy_all(source, tmp.as_file(), original_len).map_err(io_err)?;
-    for e in edits {
-        tmp.as_file().write_all_at(&e.bytes, e.offset).map_err(io_err)?;
-    }
+    fill(tmp.as_file()).map_err(io_err)?;
     tmp.as_file()
         .set_permissions(fs::Permissions::from_mode(expected.mode & 0o7777))
         .map_err(io_err)?;
@@ -107,6 +132,56 @@ pub fn commit(
     }
     tmp.persist(path).map_err(|e| Error::io(path.display(), e.error))?;
     Ok(())
+}
+
+/// A private directory under the system temporary directory for the files of a relink (SHIM.md
+/// section 6): the padding object and the second link's output. Removed with everything in it
+/// when dropped.
+pub struct Scratch {
+    dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+impl Scratch {
+    pub fn new() -> Result<Scratch> {
+        let dir = tempfile::Builder::new()
+            .prefix("llgo-ld-relink.")
+            .tempdir()
+            .map_err(|e| Error::io("scratch directory", e))?;
+        // Absolute, so the paths mean the same to a child with another working directory.
+        let path =
+            std::path::absolute(dir.path()).map_err(|e| Error::io("scratch directory", e))?;
+        Ok(Scratch { dir, path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Creates the subdirectory `name` and returns its path.
+    pub fn subdir(&self, name: &str) -> Result<PathBuf> {
+        let path = self.path.join(name);
+        fs::create_dir(&path).map_err(|e| Error::io(path.display(), e))?;
+        Ok(path)
+    }
+
+    /// Writes a new file `name` holding `bytes` and returns its path.
+    pub fn write(&self, name: &str, bytes: &[u8]) -> Result<PathBuf> {
+        let path = self.path.join(name);
+        let mut file = File::options()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| Error::io(path.display(), e))?;
+        file.write_all(bytes).map_err(|e| Error::io(path.display(), e))?;
+        Ok(path)
+    }
+
+    /// Removes the directory now, reporting a failure (dropping does the same silently).
+    pub fn remove(self) -> Result<()> {
+        let path = self.path.clone();
+        self.dir.close().map_err(|e| Error::io(path.display(), e))
+    }
 }
 
 /// Copies `len` bytes from the start of `from` to `to`: `copy_file_range` when the kernel can
@@ -249,6 +324,52 @@ mod tests {
         assert!(err.message().contains("changed"), "{err}");
         assert_eq!(fs::read(&out).unwrap(), b"other contents");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn install_copies_a_finished_file_over_the_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("prog");
+        fs::write(&out, b"first link").unwrap();
+        fs::set_permissions(&out, fs::Permissions::from_mode(0o750)).unwrap();
+        let id = Identity::of(&out).unwrap().unwrap();
+        let scratch = Scratch::new().unwrap();
+        let outdir = scratch.subdir("out").unwrap();
+        let second = outdir.join("prog");
+        fs::write(&second, b"second link, rewritten").unwrap();
+        fs::set_permissions(&second, fs::Permissions::from_mode(0o600)).unwrap();
+        install(&out, &id, &second).unwrap();
+        assert_eq!(fs::read(&out).unwrap(), b"second link, rewritten");
+        let new = Identity::of(&out).unwrap().unwrap();
+        assert_eq!(new.mode & 0o7777, 0o750, "the output's permissions, not the source's");
+        assert_ne!(new.ino, id.ino);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file left");
+        assert!(second.exists(), "the source is left alone");
+        let path = scratch.path().to_path_buf();
+        assert!(path.is_absolute() && path.starts_with(std::env::temp_dir()));
+        scratch.remove().unwrap();
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn install_refuses_a_changed_output_and_scratch_drops_clean() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("prog");
+        fs::write(&out, b"first link").unwrap();
+        let id = Identity::of(&out).unwrap().unwrap();
+        let scratch = Scratch::new().unwrap();
+        let second = scratch.write("prog", b"second").unwrap();
+        assert!(scratch.write("prog", b"again").is_err(), "never overwrites");
+        fs::write(&out, b"someone else").unwrap();
+        assert!(install(&out, &id, &second).unwrap_err().message().contains("changed"));
+        assert_eq!(fs::read(&out).unwrap(), b"someone else");
+        let missing = dir.path().join("missing");
+        let id = Identity::of(&out).unwrap().unwrap();
+        assert!(install(&out, &id, &missing).is_err());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+        let path = scratch.path().to_path_buf();
+        drop(scratch);
+        assert!(!path.exists());
     }
 
     #[test]
