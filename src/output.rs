@@ -67,6 +67,19 @@ pub fn read(path: &Path, expected: &Identity) -> Result<(File, Vec<u8>)> {
     Ok((file, data))
 }
 
+/// The header-only check of [`crate::binary::probe`] on `path`: `Some(false)` means certainly
+/// not an LLGo executable. Any I/O trouble answers `None` (let the full read decide).
+pub fn probe(path: &Path, expected: &Identity) -> Option<bool> {
+    let file = File::open(path).ok()?;
+    let size = expected.size;
+    crate::binary::probe::may_carry_tables(&mut |off, len| {
+        let len = len.min(usize::try_from(size.saturating_sub(off)).ok()?);
+        let mut buf = vec![0u8; len];
+        file.read_exact_at(&mut buf, off).ok()?;
+        Some(buf)
+    })
+}
+
 fn changed(path: &Path) -> Error {
     Error::new(ErrorKind::Io, format!("{}: changed by someone else meanwhile", path.display()))
 }

@@ -43,6 +43,9 @@ fn run(path: &Path, expected: Option<Identity>) -> Outcome {
     if !identity.regular {
         return Outcome::Skipped("not a regular file".into());
     }
+    if output::probe(path, &identity) == Some(false) {
+        return Outcome::Skipped("no LLGo sections".into());
+    }
     let (file, data) = match output::read(path, &identity) {
         Ok(x) => x,
         Err(e) => return Outcome::Failed(e),
