@@ -27,13 +27,25 @@ pub enum ErrorKind {
 pub struct Error {
     kind: ErrorKind,
     message: String,
+    /// For [`ErrorKind::DoesNotFit`]: the bytes the entry section lacks.
+    shortfall: Option<u64>,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error { kind, message: message.into() }
+        Error { kind, message: message.into(), shortfall: None }
+    }
+
+    /// The blob needs `shortfall` more bytes in the entry section than it has.
+    pub fn does_not_fit(shortfall: u64, message: impl Into<String>) -> Self {
+        Error { kind: ErrorKind::DoesNotFit, message: message.into(), shortfall: Some(shortfall) }
+    }
+
+    /// How many bytes the entry section lacks, when the table does not fit.
+    pub fn shortfall(&self) -> Option<u64> {
+        self.shortfall
     }
 
     pub fn malformed(message: impl Into<String>) -> Self {
@@ -58,7 +70,7 @@ impl Error {
 
     /// Prefixes the message with where it happened (`"slice arm64: " + message`).
     pub fn context(self, what: impl fmt::Display) -> Self {
-        Error { kind: self.kind, message: format!("{what}: {}", self.message) }
+        Error { message: format!("{what}: {}", self.message), ..self }
     }
 }
 

@@ -1,0 +1,278 @@
+//! ELF64 little-endian executables (x86_64, aarch64): the sections, symbols and pointer slots
+//! the rewrite needs, through `object`'s checked raw structs.
+
+use std::ops::Range;
+
+use object::elf;
+use object::read::elf::{FileHeader, ProgramHeader, SectionHeader, SectionTable, Sym, SymbolTable};
+use object::LittleEndian;
+
+use crate::binary::bytes;
+use crate::error::{Error, Result};
+use crate::image::{Image, LlgoSections, Pointer, SectionInfo};
+use crate::malformed;
+use crate::table::{NameStyle, TextSymbol};
+
+pub const ENTRY_SECTION: &[u8] = b"llgo_funcinfo_entry";
+pub const STUB_SECTION: &[u8] = b"llgo_funcinfo_stubsite";
+
+type Header = elf::FileHeader64<LittleEndian>;
+const LE: LittleEndian = LittleEndian;
+
+/// Why an ELF file is not ours to rewrite: not an error, a skip.
+pub enum NotOurs {
+    Skip(String),
+    Malformed(Error),
+}
+
+impl From<Error> for NotOurs {
+    fn from(e: Error) -> Self {
+        NotOurs::Malformed(e)
+    }
+}
+
+fn obj_err(what: &str) -> impl Fn(object::read::Error) -> Error + '_ {
+    move |e| malformed!("{what}: {e}")
+}
+
+/// A parsed ELF64 LE executable that carries both LLGo sections.
+pub struct ElfImage<'data> {
+    data: &'data [u8],
+    machine: elf::Machine,
+    is_dyn: bool,
+    sections: SectionTable<'data, Header, &'data [u8]>,
+    segments: &'data [elf::ProgramHeader64<LittleEndian>],
+    llgo: LlgoSections,
+    text: Range<u64>,
+}
+
+impl<'data> ElfImage<'data> {
+    /// Cheap: the header, section headers and section names only. Skips files that are not
+    /// x86_64/aarch64 executables with both LLGo sections.
+    pub fn parse(data: &'data [u8]) -> Result<Self, NotOurs> {
+        let header = Header::parse(data).map_err(obj_err("ELF header"))?;
+        let machine = header.e_machine(LE);
+        if machine != elf::EM_X86_64 && machine != elf::EM_AARCH64 {
+            return Err(NotOurs::Skip(format!("ELF machine {machine:?} carries no LLGo tables")));
+        }
+        let kind = header.e_type(LE);
+        if kind != elf::ET_EXEC && kind != elf::ET_DYN {
+            return Err(NotOurs::Skip(format!("ELF type {kind:?} is not an executable")));
+        }
+        let sections = header.sections(LE, data).map_err(obj_err("ELF section headers"))?;
+        let segments = header.program_headers(LE, data).map_err(obj_err("ELF program headers"))?;
+        let find = |name: &[u8]| sections.section_by_name(LE, name).map(|(_, s)| s);
+        let (Some(entry), Some(stub)) = (find(ENTRY_SECTION), find(STUB_SECTION)) else {
+            return Err(NotOurs::Skip("no LLGo sections".into()));
+        };
+        let Some(text) = find(b".text") else {
+            return Err(NotOurs::Malformed(malformed!("LLGo sections but no .text section")));
+        };
+        let info = |s: &elf::SectionHeader64<LittleEndian>, name: &[u8]| -> Result<SectionInfo> {
+            if s.sh_type(LE) == elf::SHT_NOBITS {
+                return Err(malformed!("{} is SHT_NOBITS", String::from_utf8_lossy(name)));
+            }
+            let (offset, size) = (s.sh_offset(LE), s.sh_size(LE));
+            bytes::slice(data, offset, size, &String::from_utf8_lossy(name))?;
+            Ok(SectionInfo { addr: s.sh_addr(LE), offset, size })
+        };
+        let llgo =
+            LlgoSections { entry: info(entry, ENTRY_SECTION)?, stub: info(stub, STUB_SECTION)? };
+        let text_start = text.sh_addr(LE);
+        let text_end = text_start
+            .checked_add(text.sh_size(LE))
+            .ok_or_else(|| malformed!(".text: address + size overflows"))?;
+        Ok(ElfImage {
+            data,
+            machine,
+            is_dyn: kind == elf::ET_DYN,
+            sections,
+            segments,
+            llgo,
+            text: text_start..text_end,
+        })
+    }
+
+    /// `ET_DYN`: a PIE (or shared object) whose loader relocates pointer slots.
+    pub fn is_dyn(&self) -> bool {
+        self.is_dyn
+    }
+
+    fn symtab(&self, kind: elf::SectionType) -> Result<SymbolTable<'data, Header, &'data [u8]>> {
+        self.sections.symbols(LE, self.data, kind).map_err(obj_err("ELF symbol table"))
+    }
+
+    /// Offsets (link-time addresses) that the dynamic relocations write: every allocated
+    /// REL/RELA/RELR section. Used to refuse PIE files whose loader would overwrite the table.
+    pub fn dynamic_relocation_targets(&self) -> Result<Vec<u64>> {
+        let mut out = Vec::new();
+        for s in self.sections.iter() {
+            if s.sh_flags(LE).0 & elf::SHF_ALLOC.0 == 0 {
+                continue;
+            }
+            let what = "dynamic relocation section";
+            match s.sh_type(LE) {
+                elf::SHT_RELA => {
+                    let relas: &[elf::Rela64<LittleEndian>] =
+                        s.data_as_array(LE, self.data).map_err(obj_err(what))?;
+                    out.extend(relas.iter().map(|r| r.r_offset.get(LE)));
+                }
+                elf::SHT_REL => {
+                    let rels: &[elf::Rel64<LittleEndian>] =
+                        s.data_as_array(LE, self.data).map_err(obj_err(what))?;
+                    out.extend(rels.iter().map(|r| r.r_offset.get(LE)));
+                }
+                elf::SHT_RELR => {
+                    let words: &[elf::Relr64<LittleEndian>] =
+                        s.data_as_array(LE, self.data).map_err(obj_err(what))?;
+                    decode_relr(words.iter().map(|w| w.0.get(LE)), &mut out);
+                }
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// How many dynamic relocations write into either LLGo section (0 for non-PIE links).
+    fn relocations_into_sections(&self) -> Result<usize> {
+        if !self.is_dyn {
+            return Ok(0);
+        }
+        let s = self.llgo;
+        Ok(self
+            .dynamic_relocation_targets()?
+            .into_iter()
+            .filter(|&a| s.entry.contains_addr(a) || s.stub.contains_addr(a))
+            .count())
+    }
+
+    pub fn machine_name(&self) -> &'static str {
+        if self.machine == elf::EM_AARCH64 {
+            "aarch64"
+        } else {
+            "x86_64"
+        }
+    }
+}
+
+/// RELR: an address word starts a run; a word with bit 0 set is a bitmap of the next 63 words.
+fn decode_relr(words: impl Iterator<Item = u64>, out: &mut Vec<u64>) {
+    let mut next = 0u64;
+    for w in words {
+        if w & 1 == 0 {
+            out.push(w);
+            next = w.wrapping_add(8);
+        } else {
+            for bit in 1..64 {
+                if (w >> bit) & 1 == 1 {
+                    out.push(next.wrapping_add(8 * (bit - 1)));
+                }
+            }
+            next = next.wrapping_add(8 * 63);
+        }
+    }
+}
+
+impl<'data> Image<'data> for ElfImage<'data> {
+    fn data(&self) -> &'data [u8] {
+        self.data
+    }
+
+    fn style(&self) -> NameStyle {
+        NameStyle::Elf
+    }
+
+    fn describe(&self) -> String {
+        format!("ELF {}", self.machine_name())
+    }
+
+    fn sections(&self) -> LlgoSections {
+        self.llgo
+    }
+
+    fn text(&self) -> Range<u64> {
+        self.text.clone()
+    }
+
+    fn text_symbols(&self) -> Result<Vec<TextSymbol<'data>>> {
+        let symtab = self.symtab(elf::SHT_SYMTAB)?;
+        if symtab.is_empty() {
+            return Err(Error::unsupported("no symbol table (stripped link): cannot find owners"));
+        }
+        let mut out = Vec::new();
+        for sym in symtab.iter() {
+            let kind = sym.st_type();
+            if kind != elf::STT_FUNC && kind != elf::STT_GNU_IFUNC {
+                continue;
+            }
+            let addr = sym.st_value(LE);
+            if sym.is_undefined(LE) || !self.text.contains(&addr) {
+                continue;
+            }
+            let name = symtab.symbol_name(LE, sym).map_err(obj_err("ELF symbol name"))?;
+            out.push(TextSymbol { addr, size: sym.st_size(LE), name });
+        }
+        Ok(out)
+    }
+
+    fn pointer_at(&self, offset: u64) -> Result<Pointer> {
+        Ok(Pointer::Addr(bytes::u64_le(self.data, offset, "pointer slot")?))
+    }
+
+    fn symbol_address(&self, name: &[u8]) -> Option<u64> {
+        [elf::SHT_SYMTAB, elf::SHT_DYNSYM].into_iter().find_map(|kind| {
+            let table = self.symtab(kind).ok()?;
+            table.iter().find_map(|sym| {
+                let hit = !sym.is_undefined(LE) && table.symbol_name(LE, sym).ok()? == name;
+                hit.then(|| sym.st_value(LE))
+            })
+        })
+    }
+
+    fn precheck(&self) -> Result<()> {
+        let hits = self.relocations_into_sections()?;
+        if hits > 0 {
+            return Err(crate::unsupported!(
+                "position-independent executable: {hits} dynamic relocations target the LLGo \
+                 sections, the loader would overwrite the table (link with -no-pie)"
+            ));
+        }
+        Ok(())
+    }
+
+    fn loader_problems(&self, _live_slots: &[u64]) -> Result<Vec<String>> {
+        let hits = self.relocations_into_sections()?;
+        Ok(if hits > 0 {
+            vec![format!(
+                "{hits} dynamic relocations target the LLGo sections: the loader would \
+                 overwrite the table"
+            )]
+        } else {
+            Vec::new()
+        })
+    }
+
+    fn addr_to_offset(&self, addr: u64, len: u64) -> Option<u64> {
+        self.segments.iter().find_map(|seg| {
+            if seg.p_type(LE) != elf::PT_LOAD {
+                return None;
+            }
+            let delta = addr.checked_sub(seg.p_vaddr(LE))?;
+            let end = delta.checked_add(len)?;
+            (end <= seg.p_filesz(LE)).then(|| seg.p_offset(LE) + delta)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relr_runs_and_bitmaps() {
+        // One address, then a bitmap marking the 1st and 3rd words after it.
+        let mut out = Vec::new();
+        decode_relr([0x1000u64, 0b1011].into_iter(), &mut out);
+        assert_eq!(out, vec![0x1000, 0x1008, 0x1018]);
+    }
+}

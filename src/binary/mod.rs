@@ -1,0 +1,65 @@
+//! Read-only views of linked executables. No I/O and no panics: `&[u8]` in, typed views or
+//! errors that name the structure and its file offset out.
+
+pub mod bytes;
+pub mod elf;
+pub mod probe;
+
+use crate::error::Result;
+use crate::image::Image;
+
+/// The images of one file that may carry LLGo tables.
+pub enum Images<'data> {
+    /// Nothing to do with this file, and why.
+    Skip(String),
+    /// `(offset of the image in the file, image)`: one for a thin file, one per slice of a
+    /// universal binary.
+    List(Vec<(u64, Box<dyn Image<'data> + 'data>)>),
+}
+
+/// Opens every image of `data`. Files without LLGo sections are a skip, decided from headers.
+pub fn images<'data>(data: &'data [u8]) -> Result<Images<'data>> {
+    Ok(match sniff(data) {
+        Kind::Elf64Le => match elf::ElfImage::parse(data) {
+            Ok(image) => Images::List(vec![(0, Box::new(image))]),
+            Err(elf::NotOurs::Skip(why)) => Images::Skip(why),
+            Err(elf::NotOurs::Malformed(e)) => return Err(e),
+        },
+        Kind::OtherElf => Images::Skip("32-bit or big-endian ELF carries no LLGo tables".into()),
+        Kind::MachO64 | Kind::Fat => Images::Skip("Mach-O is not supported yet".into()),
+        Kind::OtherMachO => {
+            Images::Skip("32-bit or big-endian Mach-O carries no LLGo tables".into())
+        }
+        Kind::Unknown => Images::Skip("not an ELF or Mach-O file".into()),
+    })
+}
+
+/// What the first bytes of a file say it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// ELF64 little-endian: the one ELF flavour that carries LLGo tables.
+    Elf64Le,
+    /// Any other ELF class or byte order: skipped.
+    OtherElf,
+    /// A 64-bit little-endian Mach-O image.
+    MachO64,
+    /// A universal (fat) Mach-O.
+    Fat,
+    /// A 32-bit or big-endian Mach-O: skipped.
+    OtherMachO,
+    Unknown,
+}
+
+/// Classifies a file from its first bytes (at least 16 needed for ELF).
+pub fn sniff(head: &[u8]) -> Kind {
+    match head {
+        [0x7f, b'E', b'L', b'F', 2, 1, ..] => Kind::Elf64Le,
+        [0x7f, b'E', b'L', b'F', ..] => Kind::OtherElf,
+        [0xcf, 0xfa, 0xed, 0xfe, ..] => Kind::MachO64,
+        [0xca, 0xfe, 0xba, 0xbe, ..] | [0xca, 0xfe, 0xba, 0xbf, ..] => Kind::Fat,
+        [0xce, 0xfa, 0xed, 0xfe, ..]
+        | [0xfe, 0xed, 0xfa, 0xce, ..]
+        | [0xfe, 0xed, 0xfa, 0xcf, ..] => Kind::OtherMachO,
+        _ => Kind::Unknown,
+    }
+}

@@ -1,0 +1,150 @@
+//! The tool subcommands: `rewrite`, `verify`, `inspect` (SHIM.md section 7).
+//! Exit status: 0 success or skip, 1 failure or defect, 2 usage.
+
+use std::io::Write;
+use std::path::Path;
+
+use crate::inspect;
+use crate::postlink::{self, Outcome};
+use crate::verify;
+
+pub const USAGE: &str = "\
+llgo-ld: a linker driver shim that writes LLGo's prebuilt function table
+
+USAGE:
+    llgo-ld rewrite FILE...        rewrite executables in place (atomically)
+    llgo-ld verify FILE...         check rewritten executables as the runtime will use them
+    llgo-ld inspect [--json] FILE...
+                                   summarize the LLGo sections and the predicted outcome
+    llgo-ld CC ARGS...             run a compiler driver, then rewrite what it linked
+    llgo-ld ARGS...                act as the linker (clang --ld-path=/path/llgo-ld)
+
+As a symlink named cc, gcc, clang(-NN), c++, g++, clang++ it runs the next real compiler of that
+name on PATH; named ld, ld.lld, ld64.lld, ld.bfd, ld.gold, mold it runs that linker; named
+ld.llgo / ld64.llgo it is found by `clang -fuse-ld=llgo` and runs lld.
+
+ENVIRONMENT:
+    LLGO_PCLNPOST=0      forward only, rewrite nothing
+    LLGO_LD_STRICT=1     a failed rewrite is an error (exit 1, output removed)
+    LLGO_LD_CC, LLGO_LD_CXX, LLGO_LD_LINKER
+                         the real tool (may carry arguments, split like a shell)
+    LLGO_LD_RESERVE=0|always
+                         relink with padding when the table does not fit (default), never, or
+                         always pad on the first link
+    LLGO_LD_LOG=FILTER   tracing filter (info, debug, llgo_ld=trace); silent by default
+    LLGO_LD_LOG_FILE=P   append the log to P instead of stderr (implies info)
+";
+
+/// Runs a subcommand; returns the exit status.
+pub fn run(args: &[String]) -> i32 {
+    let Some((cmd, rest)) = args.split_first() else {
+        eprint!("{USAGE}");
+        return 2;
+    };
+    let mut stdout = std::io::stdout().lock();
+    match cmd.as_str() {
+        "rewrite" => with_files(rest, |f| rewrite(f, &mut stdout)),
+        "verify" => with_files(rest, |f| verify(f, &mut stdout)),
+        "inspect" => {
+            let json = rest.iter().any(|a| a == "--json");
+            let files: Vec<String> = rest.iter().filter(|a| *a != "--json").cloned().collect();
+            if json && files.len() == 1 {
+                return inspect_one(&files[0], true, &mut stdout);
+            }
+            with_files(&files, |f| inspect_one(f, json, &mut stdout))
+        }
+        "help" | "--help" | "-h" => {
+            print!("{USAGE}");
+            0
+        }
+        "--version" | "-V" => {
+            println!("llgo-ld {}", env!("CARGO_PKG_VERSION"));
+            0
+        }
+        other => {
+            eprintln!("llgo-ld: error: unknown subcommand '{other}'\n\n{USAGE}");
+            2
+        }
+    }
+}
+
+fn with_files(files: &[String], mut each: impl FnMut(&str) -> i32) -> i32 {
+    if files.is_empty() || files.iter().any(|f| f.starts_with('-')) {
+        eprintln!("llgo-ld: error: expected FILE arguments\n\n{USAGE}");
+        return 2;
+    }
+    files.iter().map(|f| each(f)).max().unwrap_or(0)
+}
+
+fn rewrite(file: &str, out: &mut dyn Write) -> i32 {
+    let report = postlink::rewrite_path(Path::new(file), None);
+    match report.outcome {
+        Outcome::Rewritten(summaries) => {
+            for s in summaries {
+                let _ = writeln!(out, "{file}: rewritten: {s}");
+            }
+            0
+        }
+        Outcome::Skipped(why) => {
+            let _ = writeln!(out, "{file}: skipped: {why}");
+            0
+        }
+        Outcome::Failed(e) => {
+            eprintln!("llgo-ld: error: {file}: {e}");
+            1
+        }
+    }
+}
+
+fn verify(file: &str, out: &mut dyn Write) -> i32 {
+    let data = match std::fs::read(file) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("llgo-ld: error: {file}: {e}");
+            return 1;
+        }
+    };
+    match verify::verify(&data) {
+        Ok(report) => {
+            for line in &report.checked {
+                let _ = writeln!(out, "{file}: {line}");
+            }
+            for note in &report.notes {
+                let _ = writeln!(out, "{file}: note: {note}");
+            }
+            for p in &report.problems {
+                let _ = writeln!(out, "{file}: defect: {p}");
+            }
+            if report.ok() {
+                let _ = writeln!(out, "{file}: ok");
+                0
+            } else {
+                1
+            }
+        }
+        Err(e) => {
+            eprintln!("llgo-ld: error: {file}: {e}");
+            1
+        }
+    }
+}
+
+fn inspect_one(file: &str, json: bool, out: &mut dyn Write) -> i32 {
+    let data = match std::fs::read(file) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("llgo-ld: error: {file}: {e}");
+            return 1;
+        }
+    };
+    match inspect::inspect(&data) {
+        Ok(info) => {
+            let r = if json { info.write_json(file, out) } else { info.write_text(file, out) };
+            i32::from(r.is_err())
+        }
+        Err(e) => {
+            eprintln!("llgo-ld: error: {file}: {e}");
+            1
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! From an [`Image`] to the table builder's [`Input`]: site records, the meta record and the
+//! symbol index (FORMAT.md 1.2, 1.3).
+
+use crate::binary::bytes;
+use crate::error::Result;
+use crate::image::{Image, Pointer, SectionInfo};
+use crate::malformed;
+use crate::table::encode::{MAGIC_META, MAGIC_REDIRECT, MAGIC_TABLE};
+use crate::table::{Input, Record, SymbolIndex};
+
+pub const RECORD_SIZE: u64 = 16;
+pub const INDEX_SYMBOL: &[u8] = b"__llgo_funcinfo_symbol_index";
+pub const INDEX_COUNT_SYMBOL: &[u8] = b"__llgo_funcinfo_symbol_index_count";
+pub const FUNCINFO_COUNT_SYMBOL: &[u8] = b"__llgo_funcinfo_count";
+/// The runtime's sane range for the index count.
+pub const MAX_INDEX_COUNT: u64 = 1 << 20;
+
+/// Where the symbol index was found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IndexSource {
+    /// Through the LLGOMET1 meta record's relocated pointers.
+    Meta,
+    /// Through the symbol names (older binaries, or after a rewrite erased the meta rows).
+    ByName,
+}
+
+/// What the entry section holds before any decoding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EntryState {
+    /// Site records: not rewritten yet.
+    Records,
+    /// Starts with LLGOFTB1.
+    Table,
+    /// Starts with LLGOFTB2.
+    Redirect,
+}
+
+pub fn entry_state(image: &dyn Image<'_>) -> Result<EntryState> {
+    let entry = image.sections().entry;
+    if entry.size < 8 {
+        return Ok(EntryState::Records);
+    }
+    // The magic is a plain word (never a fixup) in a rewritten file.
+    Ok(match bytes::u64_le(image.data(), entry.offset, "entry section")? {
+        MAGIC_TABLE => EntryState::Table,
+        MAGIC_REDIRECT => EntryState::Redirect,
+        _ => EntryState::Records,
+    })
+}
+
+/// Decodes every 16-byte record of a site section, in file order.
+pub fn records(image: &dyn Image<'_>, section: SectionInfo, what: &str) -> Result<Vec<Record>> {
+    if section.size % RECORD_SIZE != 0 {
+        return Err(malformed!(
+            "{what} at file offset {:#x}: size {:#x} is not a multiple of 16",
+            section.offset,
+            section.size
+        ));
+    }
+    let data = image.data();
+    let n = section.size / RECORD_SIZE;
+    bytes::slice(data, section.offset, section.size, what)?;
+    let mut out = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        let at = section.offset + i * RECORD_SIZE;
+        let pc = image.pointer_at(at)?.addr();
+        let id = bytes::u64_le(data, at + 8, what)?;
+        out.push(Record { pc, id });
+    }
+    Ok(out)
+}
+
+/// The two globals the index is read from: `(&index pointer, &count)`.
+fn meta_targets(image: &dyn Image<'_>, entry: SectionInfo) -> Result<Option<(u64, u64)>> {
+    let data = image.data();
+    let rows = entry.size / RECORD_SIZE;
+    for i in 0..rows {
+        let at = entry.offset + i * RECORD_SIZE;
+        if bytes::u64_le(data, at + 8, "entry section")? != MAGIC_META
+            || image.pointer_at(at)? != Pointer::Addr(0)
+        {
+            continue;
+        }
+        if i + 2 >= rows {
+            return Err(malformed!("meta record at file offset {at:#x}: rows 1 and 2 are missing"));
+        }
+        let ptr = |row: u64| -> Result<u64> {
+            image.pointer_at(at + row * RECORD_SIZE)?.addr().ok_or_else(|| {
+                malformed!("meta record at file offset {at:#x}: row {row} binds outside the image")
+            })
+        };
+        return Ok(Some((ptr(1)?, ptr(2)?)));
+    }
+    Ok(None)
+}
+
+/// Finds and reads the symbol index: through the meta record, else by name. `Ok(None)` when
+/// neither exists.
+pub fn symbol_index(image: &dyn Image<'_>) -> Result<Option<(SymbolIndex, IndexSource)>> {
+    let entry = image.sections().entry;
+    let (targets, source) = match meta_targets(image, entry)? {
+        Some(t) => (t, IndexSource::Meta),
+        None => {
+            let by_name =
+                (image.symbol_address(INDEX_SYMBOL), image.symbol_address(INDEX_COUNT_SYMBOL));
+            match by_name {
+                (Some(p), Some(c)) => ((p, c), IndexSource::ByName),
+                _ => return Ok(None),
+            }
+        }
+    };
+    let (ptr_global, count_global) = targets;
+    let ptr_off = image
+        .addr_to_offset(ptr_global, 8)
+        .ok_or_else(|| malformed!("symbol index pointer at {ptr_global:#x} is not file-backed"))?;
+    let array = image.pointer_at(ptr_off)?.addr().ok_or_else(|| {
+        malformed!("symbol index pointer at file offset {ptr_off:#x} binds outside the image")
+    })?;
+    let count_off = image
+        .addr_to_offset(count_global, 8)
+        .ok_or_else(|| malformed!("symbol index count at {count_global:#x} is not file-backed"))?;
+    let count = bytes::u64_le(image.data(), count_off, "symbol index count")?;
+    if !(1..=MAX_INDEX_COUNT).contains(&count) {
+        return Err(malformed!(
+            "symbol index count at file offset {count_off:#x} is {count}, outside 1..=2^20"
+        ));
+    }
+    let len = count * RECORD_SIZE;
+    let array_off = image.addr_to_offset(array, len).ok_or_else(|| {
+        malformed!("symbol index array at {array:#x} ({count} entries) lies outside the file")
+    })?;
+    let raw = bytes::slice(image.data(), array_off, len, "symbol index array")?;
+    let entries = raw
+        .chunks_exact(RECORD_SIZE as usize)
+        .map(|e| {
+            let mut id = [0u8; 8];
+            id.copy_from_slice(&e[..8]);
+            let mut fi = [0u8; 4];
+            fi.copy_from_slice(&e[8..12]);
+            (u64::from_le_bytes(id), u32::from_le_bytes(fi))
+        })
+        .collect();
+    let index = SymbolIndex::new(entries).map_err(|i| {
+        malformed!(
+            "symbol index array at file offset {array_off:#x}: entry {i} is not above its \
+             predecessor (ids must ascend strictly)"
+        )
+    })?;
+    Ok(Some((index, source)))
+}
+
+/// `__llgo_funcinfo_count`, when it can be found (the runtime's adoption bound).
+pub fn funcinfo_count(image: &dyn Image<'_>) -> Option<u64> {
+    let addr = image.symbol_address(FUNCINFO_COUNT_SYMBOL)?;
+    let off = image.addr_to_offset(addr, 8)?;
+    bytes::u64_le(image.data(), off, "funcinfo count").ok()
+}
+
+/// Everything the table builder needs; `Ok(None)` when there is no symbol index.
+pub fn input<'data>(image: &dyn Image<'data>) -> Result<Option<(Input<'data>, IndexSource)>> {
+    let sections = image.sections();
+    let entry = records(image, sections.entry, "llgo_funcinfo_entry")?;
+    let stub = records(image, sections.stub, "llgo_funcinfo_stubsite")?;
+    let Some((index, source)) = symbol_index(image)? else {
+        return Ok(None);
+    };
+    let symbols = image.text_symbols()?;
+    let input =
+        Input { style: image.style(), symbols, text_end: image.text().end, entry, stub, index };
+    Ok(Some((input, source)))
+}

@@ -1,0 +1,239 @@
+//! `llgo-ld inspect`: what a file holds and what a rewrite would do with it, as text for people
+//! or versioned JSON for machines.
+
+use std::io::{self, Write};
+
+use crate::binary::{self, Images};
+use crate::error::Result;
+use crate::extract::{self, EntryState};
+use crate::image::{Image, SectionInfo};
+use crate::rewrite;
+use crate::table::encode::{Blob, Placement};
+use crate::table::Stats;
+
+/// Version of the `--json` schema; bumped on any incompatible change.
+pub const JSON_SCHEMA: u32 = 1;
+
+/// What one image holds.
+#[derive(Clone, Debug)]
+pub struct ImageInfo {
+    pub image: String,
+    pub entry: SectionInfo,
+    pub stub: SectionInfo,
+    pub text: (u64, u64),
+    pub state: EntryState,
+    /// `fits in place`, `spills`, `does not fit`, `rewritten`, `skip`, `failure`.
+    pub outcome: &'static str,
+    pub detail: String,
+    pub shortfall: Option<u64>,
+    pub stats: Option<Stats>,
+    pub rows: Option<usize>,
+    pub buckets: Option<u32>,
+    pub need: Option<u64>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Info {
+    /// Set when the file is not an LLGo executable at all.
+    pub skip: Option<String>,
+    pub images: Vec<ImageInfo>,
+}
+
+pub fn inspect(data: &[u8]) -> Result<Info> {
+    let list = match binary::images(data)? {
+        Images::Skip(why) => return Ok(Info { skip: Some(why), images: Vec::new() }),
+        Images::List(list) => list,
+    };
+    let mut images = Vec::new();
+    for (_, image) in &list {
+        images.push(inspect_image(image.as_ref())?);
+    }
+    Ok(Info { skip: None, images })
+}
+
+fn inspect_image(image: &dyn Image<'_>) -> Result<ImageInfo> {
+    let s = image.sections();
+    let text = image.text();
+    let state = extract::entry_state(image)?;
+    let mut info = ImageInfo {
+        image: image.describe(),
+        entry: s.entry,
+        stub: s.stub,
+        text: (text.start, text.end),
+        state,
+        outcome: "skip",
+        detail: String::new(),
+        shortfall: None,
+        stats: None,
+        rows: None,
+        buckets: None,
+        need: None,
+    };
+    if state != EntryState::Records {
+        let (entry, stub) = image.load_sections(0)?;
+        let home = if state == EntryState::Redirect { &stub } else { &entry };
+        info.outcome = "rewritten";
+        match Blob::parse(home) {
+            Ok(blob) => {
+                info.rows = Some(blob.count as usize - 1);
+                info.buckets = Some(blob.bucket_count);
+                info.need = Some(blob.size());
+                info.detail = if state == EntryState::Redirect {
+                    "table spilled to the stub section".into()
+                } else {
+                    "table in place".into()
+                };
+            }
+            Err(e) => info.detail = format!("unreadable table: {e}"),
+        }
+        return Ok(info);
+    }
+    let precheck = image.precheck();
+    match rewrite::plan_image(image) {
+        Ok(Ok(plan)) => {
+            info.stats = Some(plan.summary.stats);
+            info.rows = Some(plan.summary.rows);
+            info.buckets = Some(plan.summary.buckets);
+            info.need = Some(plan.summary.need);
+            match precheck {
+                Err(e) => {
+                    info.outcome = "failure";
+                    info.detail = e.to_string();
+                }
+                Ok(()) => {
+                    let (outcome, room) = match plan.summary.placement {
+                        Placement::InPlace => ("fits in place", s.entry.size),
+                        Placement::Spilled => ("spills", s.stub.size),
+                    };
+                    info.outcome = outcome;
+                    info.detail = format!("blob of {} bytes in {room}", plan.summary.need);
+                }
+            }
+        }
+        Ok(Err(why)) => info.detail = why,
+        Err(e) => {
+            info.shortfall = e.shortfall();
+            info.outcome = if e.shortfall().is_some() { "does not fit" } else { "failure" };
+            info.detail = e.to_string();
+            // The counts are still worth showing when only the fit failed.
+            if let Ok(Some((input, _))) = extract::input(image) {
+                let rows = crate::table::build(&input);
+                info.stats = Some(rows.stats);
+                info.rows = Some(rows.rows.len());
+            }
+        }
+    }
+    Ok(info)
+}
+
+impl Info {
+    pub fn write_text(&self, file: &str, out: &mut dyn Write) -> io::Result<()> {
+        writeln!(out, "{file}:")?;
+        if let Some(why) = &self.skip {
+            return writeln!(out, "  not an LLGo executable: {why}");
+        }
+        for i in &self.images {
+            writeln!(out, "  {}", i.image)?;
+            let sec = |s: &SectionInfo| {
+                format!("{:#x}, {} bytes at file offset {:#x}", s.addr, s.size, s.offset)
+            };
+            writeln!(out, "    entry section   {}", sec(&i.entry))?;
+            writeln!(out, "    stub section    {}", sec(&i.stub))?;
+            writeln!(out, "    text            {:#x}..{:#x}", i.text.0, i.text.1)?;
+            if let Some(st) = &i.stats {
+                writeln!(
+                    out,
+                    "    records         {} entry, {} stub; {} inline copies, {} no owner, {} not in \
+                     index, {} duplicates",
+                    st.entry_records,
+                    st.stub_records,
+                    st.inline_copies,
+                    st.no_owner,
+                    st.not_in_index,
+                    st.duplicates
+                )?;
+            }
+            if let Some(r) = i.rows {
+                writeln!(out, "    rows            {r}")?;
+            }
+            if let Some(b) = i.buckets {
+                writeln!(out, "    buckets         {b}")?;
+            }
+            if let Some(n) = i.need {
+                writeln!(out, "    blob            {n} bytes")?;
+            }
+            writeln!(out, "    outcome         {}: {}", i.outcome, i.detail)?;
+        }
+        Ok(())
+    }
+
+    pub fn write_json(&self, file: &str, out: &mut dyn Write) -> io::Result<()> {
+        let mut s = format!("{{\"schema\":{JSON_SCHEMA},\"file\":{}", json_str(file));
+        match &self.skip {
+            Some(why) => s.push_str(&format!(",\"llgo\":false,\"reason\":{}", json_str(why))),
+            None => s.push_str(",\"llgo\":true"),
+        }
+        s.push_str(",\"images\":[");
+        for (n, i) in self.images.iter().enumerate() {
+            if n > 0 {
+                s.push(',');
+            }
+            let sec = |x: &SectionInfo| {
+                format!("{{\"addr\":{},\"size\":{},\"offset\":{}}}", x.addr, x.size, x.offset)
+            };
+            let opt = |v: Option<u64>| v.map_or("null".to_string(), |v| v.to_string());
+            let state = match i.state {
+                EntryState::Records => "records",
+                EntryState::Table => "table",
+                EntryState::Redirect => "redirect",
+            };
+            s.push_str(&format!(
+                "{{\"image\":{},\"entry_section\":{},\"stub_section\":{},\"text\":{{\"start\":{},\
+                 \"end\":{}}},\"state\":\"{state}\",\"outcome\":\"{}\",\"detail\":{},\
+                 \"shortfall\":{},\"rows\":{},\"buckets\":{},\"need\":{}",
+                json_str(&i.image),
+                sec(&i.entry),
+                sec(&i.stub),
+                i.text.0,
+                i.text.1,
+                i.outcome,
+                json_str(&i.detail),
+                opt(i.shortfall),
+                opt(i.rows.map(|r| r as u64)),
+                opt(i.buckets.map(u64::from)),
+                opt(i.need),
+            ));
+            if let Some(st) = &i.stats {
+                s.push_str(&format!(
+                    ",\"records\":{{\"entry\":{},\"stub\":{},\"inline_copies\":{},\"no_owner\":{},\
+                     \"not_in_index\":{},\"duplicates\":{},\"clone_suffixed\":{}}}",
+                    st.entry_records,
+                    st.stub_records,
+                    st.inline_copies,
+                    st.no_owner,
+                    st.not_in_index,
+                    st.duplicates,
+                    st.clone_suffixed
+                ));
+            }
+            s.push('}');
+        }
+        s.push_str("]}");
+        writeln!(out, "{s}")
+    }
+}
+
+fn json_str(v: &str) -> String {
+    let mut s = String::with_capacity(v.len() + 2);
+    s.push('"');
+    for c in v.chars() {
+        match c {
+            '"' => s.push_str("\\\""),
+            '\\' => s.push_str("\\\\"),
+            c if (c as u32) < 0x20 => s.push_str(&format!("\\u{:04x}", c as u32)),
+            c => s.push(c),
+        }
+    }
+    s.push('"');
+    s
+}

@@ -1,0 +1,15 @@
+//! llgo-ld: a linker driver shim that writes LLGo's prebuilt function table into the linked
+//! executable. See `docs/design.md` for the phases and their invariants.
+
+pub mod binary;
+pub mod cli;
+pub mod error;
+pub mod extract;
+pub mod image;
+pub mod inspect;
+pub mod output;
+pub mod patch;
+pub mod postlink;
+pub mod rewrite;
+pub mod table;
+pub mod verify;

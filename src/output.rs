@@ -1,0 +1,285 @@
+//! The one module that writes files: atomic replacement of the output (SHIM.md section 3).
+//!
+//! The rewritten image goes to an exclusive temporary file in the output's own directory, named
+//! `.<output>.llgo-ld.<pid>.<random>`, gets the output's permission bits, and is renamed over the
+//! output, so a reader sees the old file or the new one, never a mix, even if llgo-ld is killed.
+
+use std::ffi::OsString;
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::patch::Edit;
+
+/// What identifies one version of a file: if any of it changes, somebody wrote the file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Identity {
+    pub dev: u64,
+    pub ino: u64,
+    pub size: u64,
+    pub mtime_ns: i128,
+    pub ctime_ns: i128,
+    pub mode: u32,
+    pub regular: bool,
+}
+
+impl Identity {
+    /// The identity of `path` without following a final symlink; `None` when it does not exist.
+    pub fn of(path: &Path) -> io::Result<Option<Identity>> {
+        match fs::symlink_metadata(path) {
+            Ok(m) => Ok(Some(Identity::from_metadata(&m))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn from_metadata(m: &fs::Metadata) -> Identity {
+        let ns = |s: i64, n: i64| i128::from(s) * 1_000_000_000 + i128::from(n);
+        Identity {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.size(),
+            mtime_ns: ns(m.mtime(), m.mtime_nsec()),
+            ctime_ns: ns(m.ctime(), m.ctime_nsec()),
+            mode: m.mode(),
+            regular: m.file_type().is_file(),
+        }
+    }
+}
+
+/// Temporary files older than this whose pid is dead are leftovers of a killed llgo-ld.
+const STALE_AFTER: Duration = Duration::from_secs(300);
+const TEMP_TAG: &str = ".llgo-ld.";
+
+/// Reads the output, checking that it is still the version `expected` describes.
+pub fn read(path: &Path, expected: &Identity) -> Result<(File, Vec<u8>)> {
+    let file = File::open(path).map_err(|e| Error::io(path.display(), e))?;
+    let now = Identity::from_metadata(&file.metadata().map_err(|e| Error::io(path.display(), e))?);
+    if now != *expected {
+        return Err(changed(path));
+    }
+    let mut data = Vec::with_capacity(now.size as usize);
+    io::Read::read_to_end(&mut &file, &mut data).map_err(|e| Error::io(path.display(), e))?;
+    Ok((file, data))
+}
+
+/// The header-only check of [`crate::binary::probe`] on `path`: `Some(false)` means certainly
+/// not an LLGo executable. Any I/O trouble answers `None` (let the full read decide).
+pub fn probe(path: &Path, expected: &Identity) -> Option<bool> {
+    let file = File::open(path).ok()?;
+    let size = expected.size;
+    crate::binary::probe::may_carry_tables(&mut |off, len| {
+        let len = len.min(usize::try_from(size.saturating_sub(off)).ok()?);
+        let mut buf = vec![0u8; len];
+        file.read_exact_at(&mut buf, off).ok()?;
+        Some(buf)
+    })
+}
+
+fn changed(path: &Path) -> Error {
+    Error::new(ErrorKind::Io, format!("{}: changed by someone else meanwhile", path.display()))
+}
+
+/// Writes `original` with `edits` applied to a temporary file beside `path` and renames it over
+/// `path`, provided `path` still is the version `expected` describes. The bulk is copied inside
+/// the kernel from `source` (the open original); only the edited ranges are written.
+pub fn commit(
+    path: &Path,
+    expected: &Identity,
+    source: &File,
+    original_len: u64,
+    edits: &[Edit],
+) -> Result<()> {
+    let dir = parent_dir(path);
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::new(ErrorKind::Io, format!("{}: not a file name", path.display())))?;
+    sweep_stale(&dir, name.as_bytes());
+    let mut prefix = OsString::from(".");
+    prefix.push(name);
+    prefix.push(format!("{TEMP_TAG}{}.", std::process::id()));
+    let tmp = tempfile::Builder::new()
+        .prefix(&prefix)
+        .rand_bytes(8)
+        .tempfile_in(&dir)
+        .map_err(|e| Error::io(format!("{}: temporary file", dir.display()), e))?;
+    let io_err = |e: io::Error| Error::io(tmp.path().display(), e);
+    copy_all(source, tmp.as_file(), original_len).map_err(io_err)?;
+    for e in edits {
+        tmp.as_file().write_all_at(&e.bytes, e.offset).map_err(io_err)?;
+    }
+    tmp.as_file()
+        .set_permissions(fs::Permissions::from_mode(expected.mode & 0o7777))
+        .map_err(io_err)?;
+    if Identity::of(path).map_err(|e| Error::io(path.display(), e))? != Some(*expected) {
+        return Err(changed(path));
+    }
+    tmp.persist(path).map_err(|e| Error::io(path.display(), e.error))?;
+    Ok(())
+}
+
+/// Copies `len` bytes from the start of `from` to `to`: `copy_file_range` when the kernel can
+/// (as `cp` does), plain reads and writes otherwise.
+fn copy_all(from: &File, to: &File, len: u64) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let mut done: u64 = 0;
+    while done < len {
+        let mut off_in = done as libc::off64_t;
+        let mut off_out = done as libc::off64_t;
+        let want = (len - done).min(1 << 30) as usize;
+        // SAFETY: both descriptors are open for the duration of the call and the offsets are
+        // plain integers owned by this frame.
+        let n = unsafe {
+            libc::copy_file_range(
+                from.as_raw_fd(),
+                &mut off_in,
+                to.as_raw_fd(),
+                &mut off_out,
+                want,
+                0,
+            )
+        };
+        if n > 0 {
+            done += n as u64;
+            continue;
+        }
+        if n == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "source shrank"));
+        }
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::EXDEV | libc::ENOSYS | libc::EOPNOTSUPP | libc::EINVAL) if done == 0 => {
+                return copy_by_reads(from, to, len);
+            }
+            Some(libc::EINTR) => continue,
+            _ => return Err(err),
+        }
+    }
+    Ok(())
+}
+
+fn copy_by_reads(from: &File, to: &File, len: u64) -> io::Result<()> {
+    let mut buf = vec![0u8; 1 << 20];
+    let mut off = 0u64;
+    while off < len {
+        let n = from.read_at(&mut buf[..(len - off).min(1 << 20) as usize], off)?;
+        if n == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "source shrank"));
+        }
+        to.write_all_at(&buf[..n], off)?;
+        off += n as u64;
+    }
+    (&*to).flush()
+}
+
+fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Removes `.<name>.llgo-ld.<pid>.<random>` files whose pid is dead and that are older than a
+/// few minutes: never a concurrent link's file. Best effort.
+pub fn sweep_stale(dir: &Path, name: &[u8]) {
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    let mut prefix = b".".to_vec();
+    prefix.extend_from_slice(name);
+    prefix.extend_from_slice(TEMP_TAG.as_bytes());
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(rest) = file_name.as_bytes().strip_prefix(prefix.as_slice()) else { continue };
+        let Some(pid) = std::str::from_utf8(rest)
+            .ok()
+            .and_then(|r| r.split('.').next())
+            .and_then(|p| p.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if pid_alive(pid) {
+            continue;
+        }
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| SystemTime::now().duration_since(t).ok())
+            .is_some_and(|age| age > STALE_AFTER);
+        if old {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+fn pid_alive(pid: i32) -> bool {
+    if pid <= 0 {
+        return true;
+    }
+    // SAFETY: kill with signal 0 only checks for the process's existence.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
+/// Removes the output (STRICT mode: a failing link leaves no output behind).
+pub fn remove(path: &Path) -> io::Result<()> {
+    fs::remove_file(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commit_replaces_atomically_and_keeps_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("prog");
+        fs::write(&out, b"0123456789").unwrap();
+        fs::set_permissions(&out, fs::Permissions::from_mode(0o751)).unwrap();
+        let id = Identity::of(&out).unwrap().unwrap();
+        let (file, data) = read(&out, &id).unwrap();
+        let edits = [Edit { offset: 2, bytes: b"ab".to_vec() }];
+        commit(&out, &id, &file, data.len() as u64, &edits).unwrap();
+        assert_eq!(fs::read(&out).unwrap(), b"01ab456789");
+        let new = Identity::of(&out).unwrap().unwrap();
+        assert_eq!(new.mode & 0o7777, 0o751);
+        assert_ne!(new.ino, id.ino, "a new inode, not a patch of the old one");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file left");
+    }
+
+    #[test]
+    fn commit_refuses_a_changed_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("prog");
+        fs::write(&out, b"0123456789").unwrap();
+        let id = Identity::of(&out).unwrap().unwrap();
+        let (file, _) = read(&out, &id).unwrap();
+        fs::write(&out, b"other contents").unwrap();
+        let err = commit(&out, &id, &file, 10, &[]).unwrap_err();
+        assert!(err.message().contains("changed"), "{err}");
+        assert_eq!(fs::read(&out).unwrap(), b"other contents");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn sweep_removes_only_dead_and_old_leftovers() {
+        let dir = tempfile::tempdir().unwrap();
+        let dead = dir.path().join(".prog.llgo-ld.999999999.abc");
+        let live = dir.path().join(format!(".prog.llgo-ld.{}.abc", std::process::id()));
+        let young = dir.path().join(".prog.llgo-ld.999999998.abc");
+        for p in [&dead, &live, &young] {
+            fs::write(p, b"x").unwrap();
+        }
+        let old = SystemTime::now() - Duration::from_secs(600);
+        for p in [&dead, &live] {
+            File::options().write(true).open(p).unwrap().set_modified(old).unwrap();
+        }
+        sweep_stale(dir.path(), b"prog");
+        assert!(!dead.exists());
+        assert!(live.exists(), "our own pid is alive");
+        assert!(young.exists(), "too young to be a leftover");
+    }
+}

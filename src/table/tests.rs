@@ -1,0 +1,201 @@
+//! Hand-computed owner tests (FORMAT.md 2). Ids are FNV-1a values checked against the
+//! published test vectors below, never against output of the code under test.
+
+use super::*;
+
+/// FNV-1a-64 test vectors from the FNV reference (draft-eastlake-fnv): "" and "a" and "foobar".
+#[test]
+fn fnv_matches_reference_vectors() {
+    assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
+    assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
+    assert_eq!(fnv1a(b"foobar"), 0x8594_4171_f739_67e8);
+}
+
+fn sym(addr: u64, size: u64, name: &'static str) -> TextSymbol<'static> {
+    TextSymbol { addr, size, name: name.as_bytes() }
+}
+
+fn rec(pc: u64, name: &str) -> Record {
+    Record { pc: Some(pc), id: fnv1a(name.as_bytes()) }
+}
+
+fn index(names: &[(&str, u32)]) -> SymbolIndex {
+    let mut e: Vec<(u64, u32)> = names.iter().map(|(n, f)| (fnv1a(n.as_bytes()), *f)).collect();
+    e.sort();
+    SymbolIndex::new(e).unwrap()
+}
+
+struct Case {
+    what: &'static str,
+    style: NameStyle,
+    symbols: Vec<TextSymbol<'static>>,
+    entry: Vec<Record>,
+    stub: Vec<Record>,
+    want_rows: Vec<(u64, u32)>,
+    want: Stats,
+}
+
+#[test]
+fn owner_test_table() {
+    let idx = index(&[("main.a", 1), ("main.b", 2), ("main.c", 3), ("main.fold2", 4)]);
+    let cases = vec![
+        Case {
+            what: "canonical records normalize to the function start",
+            style: NameStyle::Elf,
+            symbols: vec![sym(0x1000, 0x40, "main.a"), sym(0x1040, 0x40, "main.b")],
+            entry: vec![rec(0x1004, "main.a"), rec(0x1044, "main.b")],
+            stub: vec![],
+            want_rows: vec![(0x1000, 1), (0x1040, 2)],
+            want: Stats { entry_records: 2, ..Stats::default() },
+        },
+        Case {
+            what: "an inlined copy of b inside a is dropped and counted",
+            style: NameStyle::Elf,
+            symbols: vec![sym(0x1000, 0x40, "main.a"), sym(0x1040, 0x40, "main.b")],
+            entry: vec![rec(0x1004, "main.a"), rec(0x1010, "main.b"), rec(0x1044, "main.b")],
+            stub: vec![],
+            want_rows: vec![(0x1000, 1), (0x1040, 2)],
+            want: Stats { entry_records: 3, inline_copies: 1, ..Stats::default() },
+        },
+        Case {
+            what: "a closure stub carries its target's id and gets the target's funcIndex",
+            style: NameStyle::Elf,
+            symbols: vec![sym(0x1000, 0x40, "main.c"), sym(0x1040, 0x10, "__llgo_stub.main.c")],
+            entry: vec![rec(0x1004, "main.c")],
+            stub: vec![rec(0x1044, "main.c")],
+            want_rows: vec![(0x1000, 3), (0x1040, 3)],
+            want: Stats { entry_records: 1, stub_records: 1, ..Stats::default() },
+        },
+        Case {
+            what: "aliases: the record of either name owns the folded body, once",
+            style: NameStyle::Elf,
+            symbols: vec![sym(0x2000, 0x20, "main.fold1"), sym(0x2000, 0x20, "main.fold2")],
+            entry: vec![rec(0x2004, "main.fold2"), rec(0x2004, "main.fold2")],
+            stub: vec![],
+            want_rows: vec![(0x2000, 4)],
+            want: Stats { entry_records: 2, duplicates: 1, ..Stats::default() },
+        },
+        Case {
+            what: "Mach-O: one and two leading underscores are stripped, ELF strips none",
+            style: NameStyle::MachO,
+            symbols: vec![sym(0x1000, 0, "_main.a"), sym(0x1040, 0, "__main.b")],
+            entry: vec![rec(0x1004, "main.a"), rec(0x1044, "main.b")],
+            stub: vec![],
+            want_rows: vec![(0x1000, 1), (0x1040, 2)],
+            want: Stats { entry_records: 2, ..Stats::default() },
+        },
+        Case {
+            what: "ELF does not strip underscores: _main.a is not main.a",
+            style: NameStyle::Elf,
+            symbols: vec![sym(0x1000, 0x40, "_main.a")],
+            entry: vec![rec(0x1004, "main.a")],
+            stub: vec![],
+            want_rows: vec![],
+            want: Stats { entry_records: 1, inline_copies: 1, ..Stats::default() },
+        },
+        Case {
+            what: "Mach-O stub with underscore: ___llgo_stub. is not stripped to a stub, _ is",
+            style: NameStyle::MachO,
+            symbols: vec![sym(0x1000, 0, "_main.c"), sym(0x1040, 0, "___llgo_stub.main.c")],
+            entry: vec![rec(0x1004, "main.c")],
+            stub: vec![rec(0x1044, "main.c")],
+            want_rows: vec![(0x1000, 3), (0x1040, 3)],
+            want: Stats { entry_records: 1, stub_records: 1, ..Stats::default() },
+        },
+        Case {
+            what: "no owner: before the first symbol, in a sized gap, and a foreign bind",
+            style: NameStyle::Elf,
+            symbols: vec![sym(0x1000, 0x10, "main.a"), sym(0x1040, 0x10, "main.b")],
+            entry: vec![
+                rec(0x0ff0, "main.a"),
+                rec(0x1020, "main.a"),
+                Record { pc: None, id: fnv1a(b"main.b") },
+                rec(0x1044, "main.b"),
+            ],
+            stub: vec![],
+            want_rows: vec![(0x1040, 2)],
+            want: Stats { entry_records: 4, no_owner: 3, ..Stats::default() },
+        },
+        Case {
+            what: "size 0 extends to the next start; the last one to the end of text",
+            style: NameStyle::Elf,
+            symbols: vec![sym(0x1000, 0, "main.a"), sym(0x1100, 0, "main.b")],
+            entry: vec![rec(0x10ff, "main.a"), rec(0x117f, "main.b"), rec(0x1180, "main.b")],
+            stub: vec![],
+            want_rows: vec![(0x1000, 1), (0x1100, 2)],
+            want: Stats { entry_records: 3, no_owner: 1, ..Stats::default() },
+        },
+        Case {
+            what: "placeholders are skipped; ids missing from the index are dropped",
+            style: NameStyle::Elf,
+            symbols: vec![sym(0x1000, 0x40, "main.zzz"), sym(0x1040, 0x40, "main.a")],
+            entry: vec![
+                Record { pc: Some(0), id: 0 },
+                Record { pc: Some(0), id: encode::MAGIC_META },
+                Record { pc: Some(0x1004), id: 0 },
+                rec(0x1004, "main.zzz"),
+                rec(0x1044, "main.a"),
+            ],
+            stub: vec![],
+            want_rows: vec![(0x1040, 1)],
+            want: Stats { entry_records: 2, not_in_index: 1, ..Stats::default() },
+        },
+        Case {
+            what: "clone suffixes are not canonical, and are counted",
+            style: NameStyle::Elf,
+            symbols: vec![sym(0x1000, 0x40, "main.a.llvm.123")],
+            entry: vec![rec(0x1004, "main.a")],
+            stub: vec![],
+            want_rows: vec![],
+            want: Stats {
+                entry_records: 1,
+                inline_copies: 1,
+                clone_suffixed: 1,
+                ..Stats::default()
+            },
+        },
+        Case {
+            what: "the first record of an address wins in file order (entry before stub)",
+            style: NameStyle::Elf,
+            symbols: vec![sym(0x1000, 0x40, "main.a")],
+            entry: vec![rec(0x1004, "main.a")],
+            stub: vec![rec(0x1008, "main.a")],
+            want_rows: vec![(0x1000, 1)],
+            want: Stats { entry_records: 1, stub_records: 1, duplicates: 1, ..Stats::default() },
+        },
+    ];
+    for c in cases {
+        let input = Input {
+            style: c.style,
+            symbols: c.symbols,
+            text_end: 0x1180,
+            entry: c.entry,
+            stub: c.stub,
+            index: idx.clone(),
+        };
+        let got = build(&input);
+        let rows: Vec<(u64, u32)> = got.rows.iter().map(|r| (r.addr, r.func_index)).collect();
+        assert_eq!(rows, c.want_rows, "{}", c.what);
+        assert_eq!(got.stats, c.want, "{}", c.what);
+    }
+}
+
+#[test]
+fn owner_prefers_the_innermost_containing_set() {
+    // A sized outer function with a small sized symbol inside: past the inner one's end the
+    // outer one owns the pc again.
+    let syms = [sym(0x1000, 0x100, "outer"), sym(0x1040, 0x10, "inner")];
+    let o = Owners::new(&syms, 0x2000);
+    assert_eq!(o.owner(0x1044).map(|x| x.0), Some(0x1040));
+    assert_eq!(o.owner(0x1080).map(|x| x.0), Some(0x1000));
+    assert_eq!(o.owner(0x1100), None);
+}
+
+#[test]
+fn symbol_index_must_ascend_strictly() {
+    assert_eq!(SymbolIndex::new(vec![(1, 1), (1, 2)]), Err(1));
+    assert_eq!(SymbolIndex::new(vec![(1, 1), (3, 2), (2, 3)]), Err(2));
+    let i = SymbolIndex::new(vec![(5, 9), (7, 0)]).unwrap();
+    assert_eq!(i.func_index(5), Some(9));
+    assert_eq!(i.func_index(6), None);
+}

@@ -1,0 +1,231 @@
+//! Checks a rewritten file the way the runtime will use it (SHIM.md section 7). Used by the
+//! `verify` subcommand and as the rewrite's self-check before anything is committed, so the two
+//! cannot drift apart. Collects every problem instead of stopping at the first.
+
+use crate::binary::{self, Images};
+use crate::error::Result;
+use crate::extract::{self, EntryState};
+use crate::image::Image;
+use crate::table::encode::{self, Blob, Placement, REDIRECT_SIZE};
+use crate::table::{self, findfunc, Owners, STUB_PREFIX};
+
+/// Findings for one file.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Defects: the runtime would not adopt the table, or would answer wrongly.
+    pub problems: Vec<String>,
+    /// Parts that could not be checked, and why.
+    pub notes: Vec<String>,
+    /// One line per image: what was checked.
+    pub checked: Vec<String>,
+}
+
+impl Report {
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// The two sections as the runtime sees them after the loader ran at `slide`.
+pub struct Loaded<'a> {
+    pub entry: &'a [u8],
+    pub stub: &'a [u8],
+    pub slide: u64,
+}
+
+pub fn verify(data: &[u8]) -> Result<Report> {
+    let mut report = Report::default();
+    let list = match binary::images(data)? {
+        Images::Skip(why) => {
+            report.checked.push(format!("{why}: nothing to verify"));
+            return Ok(report);
+        }
+        Images::List(list) => list,
+    };
+    for (_, image) in &list {
+        let image = image.as_ref();
+        for slide in image.verify_slides() {
+            let (entry, stub) = image.load_sections(slide)?;
+            check_image(image, &Loaded { entry: &entry, stub: &stub, slide }, &mut report)?;
+        }
+        if extract::entry_state(image)? != EntryState::Records {
+            let s = image.sections();
+            let live = match extract::entry_state(image)? {
+                EntryState::Redirect => vec![s.entry.offset + 16, s.stub.offset + 16],
+                _ => vec![s.entry.offset + 16],
+            };
+            for p in image.loader_problems(&live)? {
+                report.problems.push(format!("{}: {p}", image.describe()));
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// The format-independent checks of one image whose sections were loaded at `loaded.slide`.
+pub fn check_image(image: &dyn Image<'_>, loaded: &Loaded<'_>, report: &mut Report) -> Result<()> {
+    let what = image.describe();
+    let sections = image.sections();
+    let problems_before = report.problems.len();
+    let state = extract::entry_state(image)?;
+    let (blob_bytes, home, placement) = match state {
+        EntryState::Records => {
+            match crate::rewrite::plan_image(image) {
+                Ok(Err(why)) => report.checked.push(format!("{what}: nothing to write ({why})")),
+                Ok(Ok(plan)) => report.problems.push(format!(
+                    "{what}: LLGo sections were not rewritten (a table of {} rows would fit)",
+                    plan.summary.rows
+                )),
+                Err(e) => {
+                    report.problems.push(format!("{what}: LLGo sections were not rewritten: {e}"))
+                }
+            }
+            return Ok(());
+        }
+        EntryState::Redirect => {
+            match encode::parse_redirect(loaded.entry)? {
+                Some((entry_link, target)) => {
+                    if entry_link != sections.entry.addr {
+                        report.problems.push(format!(
+                            "{what}: redirect names entry section {entry_link:#x}, it is at {:#x}",
+                            sections.entry.addr
+                        ));
+                    }
+                    let want = sections.stub.addr.wrapping_add(loaded.slide);
+                    if target != want {
+                        report.problems.push(format!(
+                            "{what}: redirect target is {target:#x} at run time, the stub section \
+                             starts at {want:#x}"
+                        ));
+                    }
+                }
+                None => report.problems.push(format!("{what}: redirect header unreadable")),
+            }
+            if loaded.entry.iter().skip(REDIRECT_SIZE as usize).any(|&b| b != 0) {
+                report.problems.push(format!("{what}: entry section not zero after the redirect"));
+            }
+            (loaded.stub, sections.stub, Placement::Spilled)
+        }
+        EntryState::Table => {
+            if loaded.stub.iter().any(|&b| b != 0) {
+                report.problems.push(format!(
+                    "{what}: stub section not zero (the runtime's fallback scans would see rows)"
+                ));
+            }
+            (loaded.entry, sections.entry, Placement::InPlace)
+        }
+    };
+    let blob = match Blob::parse(blob_bytes) {
+        Ok(b) => b,
+        Err(e) => {
+            report.problems.push(format!("{what}: {e}"));
+            return Ok(());
+        }
+    };
+    if blob.link_sect_addr != home.addr {
+        report.problems.push(format!(
+            "{what}: linkSectAddr {:#x} is not the section's address {:#x}",
+            blob.link_sect_addr, home.addr
+        ));
+    }
+    if let Some(n) = extract::funcinfo_count(image) {
+        if u64::from(blob.count) > n.saturating_mul(16).saturating_add(1) {
+            report.problems.push(format!(
+                "{what}: count {} exceeds 16 * __llgo_funcinfo_count ({n}) + 1",
+                blob.count
+            ));
+        }
+    }
+    if blob_bytes.iter().skip(blob.size() as usize).any(|&b| b != 0) {
+        report.problems.push(format!("{what}: bytes after the table are not zero"));
+    }
+    let base_link = blob.base.wrapping_sub(loaded.slide);
+    let real = &blob.rows[..blob.rows.len() - 1];
+    let sentinel = blob.rows[blob.rows.len() - 1];
+    let text_end = image.text().end;
+    if u64::from(sentinel.0) != text_end.wrapping_sub(base_link) || sentinel.1 != 0 {
+        report.problems.push(format!(
+            "{what}: sentinel {sentinel:?} is not {{text end - base, 0}} (text ends at {text_end:#x})"
+        ));
+    }
+    if let Some(w) = real.windows(2).position(|w| w[0].0 >= w[1].0) {
+        report.problems.push(format!("{what}: rows {w} and {} are not strictly ascending", w + 1));
+    }
+    let addrs: Vec<u64> = real.iter().map(|r| base_link + u64::from(r.0)).collect();
+    match findfunc::buckets(&addrs) {
+        Ok(b) if b == blob.buckets => {}
+        Ok(b) => report.problems.push(format!(
+            "{what}: find index differs from the one the rows imply ({} buckets stored, {} \
+             expected, or different contents)",
+            blob.buckets.len(),
+            b.len()
+        )),
+        Err(e) => report.problems.push(format!("{what}: {e}")),
+    }
+    if !report.problems[problems_before..].is_empty() {
+        return Ok(());
+    }
+
+    // Every row names a function, through the symbol index, with that function's funcIndex.
+    let symbols = image.text_symbols()?;
+    let owners = Owners::new(&symbols, text_end);
+    let index = extract::symbol_index(image).ok().flatten().map(|(i, _)| i);
+    if index.is_none() {
+        report.notes.push(format!(
+            "{what}: funcIndex not checkable: the symbol index cannot be found any more (its \
+             symbols were internalized)"
+        ));
+    }
+    let style = image.style();
+    for (i, (&addr, row)) in addrs.iter().zip(real).enumerate() {
+        let Some(names) = owners.at(addr) else {
+            report.problems.push(format!("{what}: row {i} at {addr:#x} is not a function start"));
+            continue;
+        };
+        if row.1 == 0 {
+            report.problems.push(format!("{what}: row {i} at {addr:#x} has funcIndex 0"));
+        }
+        if let Some(index) = &index {
+            let matches = names.iter().any(|n| {
+                table::candidates(n, style).any(|c| {
+                    let target = c.strip_prefix(STUB_PREFIX).unwrap_or(c);
+                    index.func_index(table::fnv1a(target)) == Some(row.1)
+                        || index.func_index(table::fnv1a(c)) == Some(row.1)
+                })
+            });
+            if !matches {
+                report.problems.push(format!(
+                    "{what}: row {i} at {addr:#x} ({}) has funcIndex {}, which the symbol index \
+                     gives none of its names",
+                    String::from_utf8_lossy(names[0]),
+                    row.1
+                ));
+            }
+        }
+    }
+
+    // The runtime's lookup answers each row for its start, its middle and its last byte.
+    let offs = blob.entry_offs();
+    let lookup = blob.lookup(&offs);
+    for (i, &addr) in addrs.iter().enumerate() {
+        let next = addrs.get(i + 1).copied().unwrap_or(text_end);
+        for pc in [addr, addr + (next - addr) / 2, next.saturating_sub(1).max(addr)] {
+            let got = lookup.find(pc.wrapping_add(loaded.slide));
+            if got != Some(i) {
+                report.problems.push(format!(
+                    "{what}: lookup of {pc:#x} answers row {got:?}, expected row {i}"
+                ));
+            }
+        }
+    }
+    report.checked.push(format!(
+        "{what}: table {} with {} rows and {} buckets; every row resolves",
+        match placement {
+            Placement::InPlace => "in place",
+            Placement::Spilled => "spilled to the stub section",
+        },
+        real.len(),
+        blob.bucket_count
+    ));
+    Ok(())
+}
