@@ -191,10 +191,7 @@ fn fits_neither_is_left_untouched() {
 /// emission rewrites and passes like the anchored form.
 #[test]
 fn retain_meta_x86_lld() {
-    let spec = FixtureSpec {
-        retain_meta: true,
-        ..FixtureSpec::MATRIX
-    };
+    let spec = FixtureSpec { retain_meta: true, ..FixtureSpec::MATRIX };
     let dir = scratch_dir("elf_matrix/retain_meta_x86_lld");
     let built = build_fixture(&dir, &spec, Toolchain::ClangLld, Opt::O1, true);
     let rewrite = llgo_ld(["rewrite".as_ref(), built.exe.as_os_str()]);
@@ -210,10 +207,7 @@ fn retain_meta_x86_lld() {
 /// run-time check accepts, or it leaves the program without a table.
 #[test]
 fn retain_meta_mold_is_never_wrong() {
-    let spec = FixtureSpec {
-        retain_meta: true,
-        ..FixtureSpec::MATRIX
-    };
+    let spec = FixtureSpec { retain_meta: true, ..FixtureSpec::MATRIX };
     let dir = scratch_dir("elf_matrix/retain_meta_mold");
     let built = build_fixture(&dir, &spec, Toolchain::Mold, Opt::O1, false);
     let original = std::fs::read(&built.exe).expect("reading the link output");

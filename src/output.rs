@@ -108,10 +108,10 @@ pub fn open(path: &Path, expected: &Identity) -> Result<(File, Image)> {
     Ok((file, image))
 }
 
-/// The header-only check of [`crate::binary::probe`] on `path`: `Some(false)` means certainly
-/// not an LLGo executable. Any I/O trouble answers `None` (let the full read decide).
-pub fn probe(path: &Path, expected: &Identity) -> Option<bool> {
-    let file = File::open(path).ok()?;
+/// The header-only check of [`crate::binary::probe`] on `path`: `Err(why)` means certainly not
+/// an LLGo executable. Any I/O trouble answers `Ok` (let the full read decide).
+pub fn probe(path: &Path, expected: &Identity) -> std::result::Result<(), &'static str> {
+    let Ok(file) = File::open(path) else { return Ok(()) };
     let size = expected.size;
     crate::binary::probe::may_carry_tables(&mut |off, len| {
         let len = len.min(usize::try_from(size.saturating_sub(off)).ok()?);

@@ -45,8 +45,8 @@ fn run(path: &Path, expected: Option<Identity>) -> Outcome {
     if !identity.regular {
         return Outcome::Skipped("not a regular file".into());
     }
-    if output::probe(path, &identity) == Some(false) {
-        return Outcome::Skipped("no LLGo sections".into());
+    if let Err(why) = output::probe(path, &identity) {
+        return Outcome::Skipped(why.into());
     }
     let (file, mut image) = match output::open(path, &identity) {
         Ok(x) => x,

@@ -172,7 +172,7 @@ pub fn check_image(
     if let Some(w) = real.windows(2).position(|w| w[0].0 >= w[1].0) {
         report.problems.push(format!("{what}: rows {w} and {} are not strictly ascending", w + 1));
     }
-    let addrs: Vec<u64> = real.iter().map(|r| base_link + u64::from(r.0)).collect();
+    let addrs: Vec<u64> = real.iter().map(|r| base_link.wrapping_add(u64::from(r.0))).collect();
     match findfunc::buckets(&addrs) {
         Ok(b) if b == blob.buckets => {}
         Ok(b) => report.problems.push(format!(
@@ -196,7 +196,7 @@ pub fn check_image(
     let lookup = blob.lookup(&offs);
     for (i, &addr) in addrs.iter().enumerate() {
         let next = addrs.get(i + 1).copied().unwrap_or(text_end);
-        for pc in [addr, addr + (next - addr) / 2, next.saturating_sub(1).max(addr)] {
+        for pc in [addr, addr + next.saturating_sub(addr) / 2, next.saturating_sub(1).max(addr)] {
             let got = lookup.find(pc.wrapping_add(loaded.slide));
             if got != Some(i) {
                 report.problems.push(format!(
