@@ -23,10 +23,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::path::PathBuf;
 use std::process::Command;
-use std::process::Output;
 
 use llgo_ld::output::Identity;
-use llgo_ld::room::{self, pad, RelinkRequest, Style};
+use llgo_ld::room::{self, pad, LinkRun, RelinkRequest, Style};
 use support::*;
 
 // ---- linkers ---------------------------------------------------------------------------------
@@ -426,8 +425,15 @@ fn assert_growth(first: u64, second: u64, shortfall: u64, reserved: u64) {
 
 // ---- running the real tool for room::relink ---------------------------------------------------
 
-fn run(program: &Path, args: &[OsString]) -> std::io::Result<Output> {
-    Command::new(program).args(args).output()
+/// What the driver's runner does for `room::relink`: run the tool quietly, with
+/// `LLGO_PCLNPOST=0` for any nested llgo-ld.
+fn run(program: &Path, args: &[OsString]) -> std::io::Result<LinkRun> {
+    let out = Command::new(program).args(args).env("LLGO_PCLNPOST", "0").output()?;
+    Ok(LinkRun {
+        success: out.status.success(),
+        status: out.status.to_string(),
+        stderr: out.stderr,
+    })
 }
 
 /// Writes an executable shell script.
@@ -661,4 +667,59 @@ fn sizes_from_one_row_to_100k_rows() {
     }
     std::fs::write(dir.join("report.txt"), &report).unwrap();
     eprint!("{report}");
+}
+
+/// A case where the layout shift of the first relink needs the margin. lld puts the entry
+/// section in the read-only segment before `.text`, so padding it by `d` bytes moves every
+/// function by `d`; with the last row just below a page boundary that adds a bucket. The test
+/// tunes the text between the first and the last row until a reservation of the bare shortfall
+/// (rounded to rows) demonstrably fails with the real linker, then shows that llgo-ld's
+/// reservation (one bucket more) succeeds with the bucket count one higher than before.
+#[test]
+fn layout_shift_needs_the_margin() {
+    let dir = scratch_dir("room/margin");
+    let mut filler: u64 = 40 * 1024;
+    for attempt in 0..8 {
+        let tried = dir.join(format!("try{attempt}"));
+        let o = asm_program(&tried.join("src"), 2, 100, 100, filler as u32);
+        let exe = tried.join("prog");
+        checked(
+            Command::new(clang()).args(link_line(Ld::Lld, &Ld::Lld.program(), &o.objs, &exe)),
+            "plain link",
+        );
+        let shortfall =
+            u64::try_from(predicted_shortfall(&exe, &o.manifest)).expect("does not fit");
+        let bare = shortfall.next_multiple_of(16);
+        let pad_path = tried.join("bare-pad.o");
+        std::fs::write(&pad_path, pad::object(pad::Target::ElfX86_64, bare).unwrap()).unwrap();
+        let padded = tried.join("prog-bare");
+        let mut args = link_line(Ld::Lld, &Ld::Lld.program(), &o.objs, &padded);
+        args.push(format!("-Wl,{}", pad_path.display()).into());
+        checked(Command::new(clang()).args(&args), "link with the bare reservation");
+        assert_eq!(entry_size(&padded), entry_size(&exe) + bare);
+        let (outcome, short_again) = inspect(&padded);
+        if outcome == "does not fit" {
+            // The bare reservation left exactly the new bucket (less what rounding added).
+            assert_eq!(short_again, Some(36 - (bare - shortfall)), "{}", padded.display());
+            assert_eq!(
+                predicted_buckets(&padded, &o.manifest),
+                predicted_buckets(&exe, &o.manifest) + 1
+            );
+            let r = relink_round(&dir.join("relink"), &o, Ld::Lld, Style::Driver);
+            assert_eq!(r.shortfall, shortfall);
+            assert_eq!(r.buckets as u64, r.first_buckets + 1, "the relink added a bucket");
+            eprintln!(
+                "margin case: filler {filler}, shortfall {shortfall}, bare reservation {bare} fails \
+                 short by {short_again:?}, llgo-ld reserved {}, buckets {} -> {}",
+                r.reserved, r.first_buckets, r.buckets
+            );
+            return;
+        }
+        // Move the last row to `bare / 2` below a page boundary: a shift by `bare` crosses it.
+        let rows = expected_rows(&o.manifest, &read_elf(&exe).symbols);
+        let last = *rows.keys().last().unwrap();
+        let want = 4096 - (bare / 2).max(16);
+        filler += ((want + 4096 - last % 4096) % 4096).next_multiple_of(16);
+    }
+    panic!("no filler size made the bare reservation fail");
 }

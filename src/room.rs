@@ -15,7 +15,6 @@ use std::ffi::OsString;
 use std::fmt;
 use std::io::{self, Read};
 use std::path::Path;
-use std::process::Output;
 use std::time::{Duration, Instant};
 
 pub use args::Style;
@@ -37,6 +36,8 @@ pub enum Reserve {
 }
 
 impl Reserve {
+    /// The policy of this process's environment. The driver reads it once; [`relink`] itself
+    /// does not look (a caller that asks for a relink gets one).
     pub fn from_env() -> Reserve {
         Reserve::parse(std::env::var_os(RESERVE_ENV).as_deref())
     }
@@ -122,10 +123,22 @@ impl fmt::Display for RelinkOutcome {
     }
 }
 
-/// Runs the real tool once with the given arguments and returns its status and captured output.
-/// The driver supplies it: same program, leading arguments, `argv[0]`, environment and working
-/// directory as the first link, signals forwarded, stdout and stderr captured.
-pub type Link<'l> = dyn FnMut(&[OsString]) -> io::Result<Output> + 'l;
+/// How the second link ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkRun {
+    pub success: bool,
+    /// For messages: `"exit status 1"`, `"signal 9"`.
+    pub status: String,
+    /// What it wrote to stderr (captured; logged when it failed, dropped otherwise).
+    pub stderr: Vec<u8>,
+}
+
+/// Runs the real tool once with the given arguments. The driver supplies it: the same program,
+/// leading arguments, `argv[0]`, environment and working directory as the first link, signals
+/// forwarded, stdin empty, stdout and stderr captured, and `LLGO_PCLNPOST=0` added to the
+/// environment so that a nested llgo-ld (the user's linker under a driver line) only forwards:
+/// this process rewrites the result.
+pub type Link<'l> = dyn FnMut(&[OsString]) -> io::Result<LinkRun> + 'l;
 
 /// Links again with room for the table (SHIM.md section 6). Whatever happens, the output is
 /// either the first link's, untouched, or the rewritten second link's.
@@ -156,9 +169,6 @@ fn round(
     link: &mut Link<'_>,
     reserved: &mut u64,
 ) -> Result<Vec<Summary>, Stop> {
-    if Reserve::from_env() == Reserve::Off {
-        return Err(Stop::Not(format!("{RESERVE_ENV}=0")));
-    }
     if req.style == Style::Driver && args::several_archs(req.args) {
         return Err(Stop::Not("several -arch values (a universal binary)".into()));
     }
@@ -180,11 +190,10 @@ fn round(
     tracing::debug!(reserved = size, shortfall = req.shortfall, args = ?argv, "second link");
 
     let run = link(&argv).map_err(|e| Error::io("second link", e))?;
-    if !run.status.success() {
+    if !run.success {
         tracing::info!(
             status = %run.status,
             stderr = %String::from_utf8_lossy(&run.stderr),
-            stdout = %String::from_utf8_lossy(&run.stdout),
             "second link failed"
         );
         return Err(
