@@ -65,6 +65,14 @@ fn cell(name: &str, toolchain: Toolchain, opt: Opt, gc_sections: bool) {
         assert!(table.facts.symbols.contains_key("pkg0.U0"), "pkg0.U0 missing without gc");
     }
 
+    println!(
+        "{name}: entry {} B, stub {} B, {} rows, {} buckets, blob {} B; {census:?}",
+        table.facts.entry.bytes.len(),
+        table.facts.stub.bytes.len(),
+        table.rows.len(),
+        table.buckets,
+        table.need
+    );
     assert_second_rewrite_is_noop(exe);
 }
 
@@ -75,8 +83,9 @@ fn check_stats(json: &str, census: &Census) {
         json_u64(json, key).unwrap_or_else(|| panic!("inspect --json lacks \"{key}\":\n{json}"))
             as usize
     };
-    assert_eq!(get("entry_records"), census.entry_records, "entry records\n{json}");
-    assert_eq!(get("stub_records"), census.stub_records, "stub records\n{json}");
+    // Keys of the "records" object of `inspect --json` (schema 1).
+    assert_eq!(get("entry"), census.entry_records, "entry records\n{json}");
+    assert_eq!(get("stub"), census.stub_records, "stub records\n{json}");
     assert_eq!(get("no_owner"), census.no_owner, "records without owner\n{json}");
     let clones = json_u64(json, "clone_suffixed").unwrap_or(0) as usize;
     assert_eq!(
@@ -153,6 +162,14 @@ fn spill(name: &str, toolchain: Toolchain) {
     assert!(table.need > table.facts.entry.bytes.len(), "the blob would have fit in place");
     assert_eq!(&objdump_head(exe, "llgo_funcinfo_entry")[..8], b"LLGOFTB2");
     assert_eq!(&objdump_head(exe, "llgo_funcinfo_stubsite")[..8], b"LLGOFTB1");
+    println!(
+        "{name}: entry {} B, stub {} B, {} rows, {} buckets, blob {} B",
+        table.facts.entry.bytes.len(),
+        table.facts.stub.bytes.len(),
+        table.rows.len(),
+        table.buckets,
+        table.need
+    );
     assert_second_rewrite_is_noop(exe);
 }
 
@@ -191,10 +208,7 @@ fn fits_neither_is_left_untouched() {
 /// emission rewrites and passes like the anchored form.
 #[test]
 fn retain_meta_x86_lld() {
-    let spec = FixtureSpec {
-        retain_meta: true,
-        ..FixtureSpec::MATRIX
-    };
+    let spec = FixtureSpec { retain_meta: true, ..FixtureSpec::MATRIX };
     let dir = scratch_dir("elf_matrix/retain_meta_x86_lld");
     let built = build_fixture(&dir, &spec, Toolchain::ClangLld, Opt::O1, true);
     let rewrite = llgo_ld(["rewrite".as_ref(), built.exe.as_os_str()]);
@@ -210,15 +224,13 @@ fn retain_meta_x86_lld() {
 /// run-time check accepts, or it leaves the program without a table.
 #[test]
 fn retain_meta_mold_is_never_wrong() {
-    let spec = FixtureSpec {
-        retain_meta: true,
-        ..FixtureSpec::MATRIX
-    };
+    let spec = FixtureSpec { retain_meta: true, ..FixtureSpec::MATRIX };
     let dir = scratch_dir("elf_matrix/retain_meta_mold");
     let built = build_fixture(&dir, &spec, Toolchain::Mold, Opt::O1, false);
     let original = std::fs::read(&built.exe).expect("reading the link output");
     let rewrite = llgo_ld(["rewrite".as_ref(), built.exe.as_os_str()]);
     let run = run_program(&built.exe, built.arch);
+    println!("rewrite: {}\nprogram: {}", show(&rewrite), show(&run));
     match run.status.code() {
         Some(RTCHECK_OK) => assert!(rewrite.status.success(), "{}", show(&rewrite)),
         Some(RTCHECK_NO_TABLE) => assert!(

@@ -28,17 +28,14 @@ pub fn require_tool(name: &str) -> PathBuf {
 
 fn which_path(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
+    std::env::split_paths(&path).map(|dir| dir.join(name)).find(|p| p.is_file())
 }
 
 /// A fresh, empty scratch directory `target/shim-tests/<test>/`, kept after the test for
 /// inspection and emptied when the test runs again.
 pub fn scratch_dir(test: &str) -> PathBuf {
-    let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .expect("CARGO_TARGET_TMPDIR has a parent");
+    let target =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).parent().expect("CARGO_TARGET_TMPDIR has a parent");
     let dir = target.join("shim-tests").join(test);
     if dir.exists() {
         std::fs::remove_dir_all(&dir).unwrap_or_else(|e| panic!("removing {}: {e}", dir.display()));
@@ -84,10 +81,9 @@ impl Toolchain {
             Toolchain::GccBfd => ("gcc", vec!["-fuse-ld=bfd".into()]),
             Toolchain::GccGold => ("gcc", vec!["-fuse-ld=gold".into()]),
             Toolchain::Mold => ("clang-19", vec![ld_path("mold")]),
-            Toolchain::Aarch64ClangLld => (
-                "clang-19",
-                vec!["--target=aarch64-linux-gnu".into(), ld_path("ld.lld-19")],
-            ),
+            Toolchain::Aarch64ClangLld => {
+                ("clang-19", vec!["--target=aarch64-linux-gnu".into(), ld_path("ld.lld-19")])
+            }
             Toolchain::Aarch64GccBfd => ("aarch64-linux-gnu-gcc", vec!["-fuse-ld=bfd".into()]),
         };
         match self {
@@ -297,11 +293,7 @@ pub fn build_fixture(
         cmd.arg("-Wl,--gc-sections");
     }
     checked(&mut cmd, "fixture link");
-    Built {
-        exe,
-        arch: toolchain.arch(),
-        manifest,
-    }
+    Built { exe, arch: toolchain.arch(), manifest }
 }
 
 /// Runs a fixture program (natively, or under qemu-aarch64 with the cross libc).
@@ -314,8 +306,7 @@ pub fn run_program(exe: &Path, arch: Arch) -> Output {
             c
         }
     };
-    cmd.output()
-        .unwrap_or_else(|e| panic!("running {}: {e}", exe.display()))
+    cmd.output().unwrap_or_else(|e| panic!("running {}: {e}", exe.display()))
 }
 
 /// Runs the llgo-ld binary built by this cargo invocation.
@@ -324,17 +315,12 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    Command::new(env!("CARGO_BIN_EXE_llgo-ld"))
-        .args(args)
-        .output()
-        .expect("running llgo-ld")
+    Command::new(env!("CARGO_BIN_EXE_llgo-ld")).args(args).output().expect("running llgo-ld")
 }
 
 /// Runs `cmd`, panicking with its output if it does not exit 0.
 pub fn checked(cmd: &mut Command, what: &str) -> Output {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("{what}: cannot run {cmd:?}: {e}"));
+    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: cannot run {cmd:?}: {e}"));
     assert!(out.status.success(), "{what} failed: {cmd:?}\n{}", show(&out));
     out
 }
@@ -413,10 +399,7 @@ pub fn read_elf(exe: &Path) -> ElfFacts {
     let section = |name: &str| {
         let sh = header(name);
         let off = sh.sh_offset as usize;
-        Section {
-            addr: sh.sh_addr,
-            bytes: data[off..off + sh.sh_size as usize].to_vec(),
-        }
+        Section { addr: sh.sh_addr, bytes: data[off..off + sh.sh_size as usize].to_vec() }
     };
     let text = header(".text");
     let (text_start, text_end) = (text.sh_addr, text.sh_addr + text.sh_size);
@@ -479,29 +462,20 @@ pub struct Census {
     pub no_owner: usize,
 }
 
-const CLONE_MARKERS: &[&str] = &[".llvm.", ".cold", ".constprop.", ".isra.", ".part.", ".lto_priv."];
+const CLONE_MARKERS: &[&str] =
+    &[".llvm.", ".cold", ".constprop.", ".isra.", ".part.", ".lto_priv."];
 
 pub fn census(facts: &ElfFacts, manifest: &[ManifestEntry]) -> Census {
     let ids: BTreeMap<&str, u64> = manifest.iter().map(|m| (m.name.as_str(), m.id)).collect();
-    let base_name = |n: &str| {
-        CLONE_MARKERS
-            .iter()
-            .filter_map(|m| n.find(m))
-            .min()
-            .map(|i| n[..i].to_string())
-    };
+    let base_name =
+        |n: &str| CLONE_MARKERS.iter().filter_map(|m| n.find(m)).min().map(|i| n[..i].to_string());
     let mut c = Census::default();
     let entry = site_records(&facts.entry);
     let stub = site_records(&facts.stub);
     c.entry_records = entry.len();
     c.stub_records = stub.len();
     for (pc, id) in entry.into_iter().chain(stub) {
-        let owner = facts
-            .sets
-            .iter()
-            .rev()
-            .find(|s| s.start <= pc)
-            .filter(|s| pc < s.end);
+        let owner = facts.sets.iter().rev().find(|s| s.start <= pc).filter(|s| pc < s.end);
         let Some(owner) = owner else {
             c.no_owner += 1;
             continue;
@@ -544,11 +518,7 @@ pub fn read_table(exe: &Path) -> TableView {
         MAGIC_REDIRECT => true,
         other => panic!("entry section starts with {other:#x}, not a table or redirect"),
     };
-    let blob = if spilled {
-        &facts.stub.bytes
-    } else {
-        &facts.entry.bytes
-    };
+    let blob = if spilled { &facts.stub.bytes } else { &facts.entry.bytes };
     assert_eq!(u64_at(blob, 0), MAGIC_TABLE, "blob magic");
     let link_sect_addr = u64_at(blob, 8);
     let base = u64_at(blob, 16);
@@ -565,16 +535,7 @@ pub fn read_table(exe: &Path) -> TableView {
     let sentinel = 32 + 8 * (count - 1);
     assert_eq!(u32_at(blob, sentinel + 4), 0, "sentinel funcIndex");
     let sentinel_off = u32_at(blob, sentinel);
-    TableView {
-        spilled,
-        link_sect_addr,
-        base,
-        rows,
-        sentinel_off,
-        buckets,
-        need,
-        facts,
-    }
+    TableView { spilled, link_sect_addr, base, rows, sentinel_off, buckets, need, facts }
 }
 
 /// The rows a correct rewrite must produce, from the generator's manifest and the symbols that
@@ -604,32 +565,15 @@ pub fn expected_rows(
 pub fn check_table_independently(built: &Built) -> TableView {
     let t = read_table(&built.exe);
     let f = &t.facts;
-    let want: Vec<(u64, u32)> = expected_rows(&built.manifest, &f.symbols)
-        .into_iter()
-        .collect();
+    let want: Vec<(u64, u32)> = expected_rows(&built.manifest, &f.symbols).into_iter().collect();
     assert_eq!(t.rows, want, "rows (address, funcIndex) differ from the symbol table's");
     let (first, last) = (want[0].0, want[want.len() - 1].0);
     assert_eq!(t.base, first, "base is the first row's address");
-    assert_eq!(
-        u64::from(t.sentinel_off),
-        f.text_end - t.base,
-        "sentinel = end of .text"
-    );
-    assert_eq!(
-        u64::from(t.buckets),
-        (last - (t.base & !4095)) / 4096 + 1,
-        "bucket count"
-    );
-    let (blob_sect, other) = if t.spilled {
-        (&f.stub, &f.entry)
-    } else {
-        (&f.entry, &f.stub)
-    };
+    assert_eq!(u64::from(t.sentinel_off), f.text_end - t.base, "sentinel = end of .text");
+    assert_eq!(u64::from(t.buckets), (last - (t.base & !4095)) / 4096 + 1, "bucket count");
+    let (blob_sect, other) = if t.spilled { (&f.stub, &f.entry) } else { (&f.entry, &f.stub) };
     assert_eq!(t.link_sect_addr, blob_sect.addr, "linkSectAddr");
-    assert!(
-        blob_sect.bytes[t.need..].iter().all(|&b| b == 0),
-        "bytes after the blob are zero"
-    );
+    assert!(blob_sect.bytes[t.need..].iter().all(|&b| b == 0), "bytes after the blob are zero");
     if t.spilled {
         let e = &other.bytes;
         assert_eq!(u64_at(e, 8), f.entry.addr, "redirect: entry section address");
@@ -645,9 +589,7 @@ pub fn check_table_independently(built: &Built) -> TableView {
 /// besides goblin and llgo-ld).
 pub fn objdump_head(exe: &Path, section: &str) -> Vec<u8> {
     let out = checked(
-        Command::new(require_tool("llvm-objdump-19"))
-            .args(["-s", "-j", section])
-            .arg(exe),
+        Command::new(require_tool("llvm-objdump-19")).args(["-s", "-j", section]).arg(exe),
         "llvm-objdump",
     );
     let text = String::from_utf8_lossy(&out.stdout);
@@ -660,9 +602,7 @@ pub fn objdump_head(exe: &Path, section: &str) -> Vec<u8> {
         .skip(1)
         .take(4)
         .flat_map(|w| {
-            (0..w.len())
-                .step_by(2)
-                .map(move |i| u8::from_str_radix(&w[i..i + 2], 16).expect("hex"))
+            (0..w.len()).step_by(2).map(move |i| u8::from_str_radix(&w[i..i + 2], 16).expect("hex"))
         })
         .collect()
 }
