@@ -8,6 +8,10 @@ pub mod probe;
 use crate::error::Result;
 use crate::image::Image;
 
+pub const OTHER_ELF: &str = "32-bit or big-endian ELF carries no LLGo tables";
+pub const OTHER_MACHO: &str = "32-bit or big-endian Mach-O carries no LLGo tables";
+pub const UNKNOWN: &str = "not an ELF or Mach-O file";
+
 /// The images of one file that may carry LLGo tables.
 pub enum Images<'data> {
     /// Nothing to do with this file, and why.
@@ -25,7 +29,7 @@ pub fn images<'data>(data: &'data [u8]) -> Result<Images<'data>> {
             Err(elf::NotOurs::Skip(why)) => Images::Skip(why),
             Err(elf::NotOurs::Malformed(e)) => return Err(e),
         },
-        Kind::OtherElf => Images::Skip("32-bit or big-endian ELF carries no LLGo tables".into()),
+        Kind::OtherElf => Images::Skip(OTHER_ELF.into()),
         Kind::MachO64 | Kind::Fat => Images::Skip("Mach-O is not supported yet".into()),
         Kind::OtherMachO => {
             Images::Skip("32-bit or big-endian Mach-O carries no LLGo tables".into())

@@ -10,15 +10,21 @@ pub type ReadAt<'a> = dyn FnMut(u64, usize) -> Option<Vec<u8>> + 'a;
 /// Section names in Mach-O `section_64` headers.
 const MACHO_ENTRY: &[u8] = b"__llgo_fie";
 
-/// `Some(false)`: certainly no LLGo sections, skip without reading the file. `Some(true)` or
-/// `None` (cannot tell cheaply: fat files, odd headers): read the whole file and decide there.
-pub fn may_carry_tables(read_at: &mut ReadAt<'_>) -> Option<bool> {
-    let head = read_at(0, 64)?;
-    match sniff(&head) {
+/// `Err(why)`: certainly no LLGo table to write, skip without reading the file. `Ok(())`: read
+/// the whole file and decide there (it may carry tables, or the headers were too odd to tell).
+pub fn may_carry_tables(read_at: &mut ReadAt<'_>) -> Result<(), &'static str> {
+    let Some(head) = read_at(0, 64) else { return Ok(()) };
+    let found = match sniff(&head) {
         Kind::Elf64Le => elf(&head, read_at),
         Kind::MachO64 => macho(&head, read_at),
         Kind::Fat => None,
-        Kind::OtherElf | Kind::OtherMachO | Kind::Unknown => Some(false),
+        Kind::OtherElf => return Err(super::OTHER_ELF),
+        Kind::OtherMachO => return Err(super::OTHER_MACHO),
+        Kind::Unknown => return Err(super::UNKNOWN),
+    };
+    match found {
+        Some(false) => Err("no LLGo sections"),
+        _ => Ok(()),
     }
 }
 
@@ -79,15 +85,19 @@ mod tests {
     #[test]
     fn non_executables_are_decided_from_the_first_bytes() {
         for data in [&b"#!/bin/sh\n"[..], b"", b"\x7fELF\x01\x01", b"\xfe\xed\xfa\xcf...."] {
-            assert_eq!(may_carry_tables(&mut reader(data)), Some(false), "{data:?}");
+            assert!(may_carry_tables(&mut reader(data)).is_err(), "{data:?}");
         }
-        assert_eq!(may_carry_tables(&mut reader(b"\xca\xfe\xba\xbe\0\0\0\x02")), None);
+        assert_eq!(
+            may_carry_tables(&mut reader(b"\x7fELF\x01\x01")),
+            Err(crate::binary::OTHER_ELF)
+        );
+        assert_eq!(may_carry_tables(&mut reader(b"\xca\xfe\xba\xbe\0\0\0\x02")), Ok(()));
     }
 
     #[test]
     fn garbage_elf_headers_are_undecided_not_errors() {
         let mut elf = b"\x7fELF\x02\x01\x01".to_vec();
         elf.resize(64, 0xff);
-        assert_eq!(may_carry_tables(&mut reader(&elf)), None);
+        assert_eq!(may_carry_tables(&mut reader(&elf)), Ok(()));
     }
 }
