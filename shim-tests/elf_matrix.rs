@@ -53,6 +53,10 @@ fn cell(name: &str, toolchain: Toolchain, opt: Opt, gc_sections: bool) {
 
     if opt == Opt::Lto {
         assert!(census.inline_copies > 0, "LTO left no inline copies: {census:?}");
+        let said = String::from_utf8_lossy(&rewrite.stdout);
+        let removed = number_before(&said, " inline copies")
+            .unwrap_or_else(|| panic!("rewrite does not report inline copies: {said}"));
+        assert!(removed > 0, "rewrite removed no inline copies: {said}");
     }
     let lld = matches!(toolchain, Toolchain::ClangLld | Toolchain::Aarch64ClangLld);
     if gc_sections && lld {
@@ -65,6 +69,14 @@ fn cell(name: &str, toolchain: Toolchain, opt: Opt, gc_sections: bool) {
         assert!(table.facts.symbols.contains_key("pkg0.U0"), "pkg0.U0 missing without gc");
     }
 
+    println!(
+        "{name}: entry {} B, stub {} B, {} rows, {} buckets, blob {} B; {census:?}",
+        table.facts.entry.bytes.len(),
+        table.facts.stub.bytes.len(),
+        table.rows.len(),
+        table.buckets,
+        table.need
+    );
     assert_second_rewrite_is_noop(exe);
 }
 
@@ -72,18 +84,26 @@ fn cell(name: &str, toolchain: Toolchain, opt: Opt, gc_sections: bool) {
 /// census (inline copies and clone-suffixed owners may be split differently).
 fn check_stats(json: &str, census: &Census) {
     let get = |key: &str| {
-        json_u64(json, key).unwrap_or_else(|| panic!("inspect --json lacks \"{key}\":\n{json}"))
-            as usize
+        json_u64(json, &["records", key])
+            .unwrap_or_else(|| panic!("inspect --json lacks \"{key}\":\n{json}")) as usize
     };
-    assert_eq!(get("entry_records"), census.entry_records, "entry records\n{json}");
-    assert_eq!(get("stub_records"), census.stub_records, "stub records\n{json}");
+    // Keys of the "records" object of `inspect --json` (schema 1).
+    assert_eq!(get("entry"), census.entry_records, "entry records\n{json}");
+    assert_eq!(get("stub"), census.stub_records, "stub records\n{json}");
     assert_eq!(get("no_owner"), census.no_owner, "records without owner\n{json}");
-    let clones = json_u64(json, "clone_suffixed").unwrap_or(0) as usize;
+    let clones = json_u64(json, &["records", "clone_suffixed"]).unwrap_or(0) as usize;
     assert_eq!(
         get("inline_copies") + clones,
         census.inline_copies + census.clone_suffixed,
         "inline copies (+ clone-suffixed owners)\n{json}"
     );
+}
+
+/// The number just before `suffix` in `text` ("..., 145 inline copies, ...").
+fn number_before(text: &str, suffix: &str) -> Option<u64> {
+    let head = &text[..text.find(suffix)?];
+    let digits = head.len() - head.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+    head[head.len() - digits..].parse().ok()
 }
 
 fn assert_second_rewrite_is_noop(exe: &Path) {
@@ -153,6 +173,14 @@ fn spill(name: &str, toolchain: Toolchain) {
     assert!(table.need > table.facts.entry.bytes.len(), "the blob would have fit in place");
     assert_eq!(&objdump_head(exe, "llgo_funcinfo_entry")[..8], b"LLGOFTB2");
     assert_eq!(&objdump_head(exe, "llgo_funcinfo_stubsite")[..8], b"LLGOFTB1");
+    println!(
+        "{name}: entry {} B, stub {} B, {} rows, {} buckets, blob {} B",
+        table.facts.entry.bytes.len(),
+        table.facts.stub.bytes.len(),
+        table.rows.len(),
+        table.buckets,
+        table.need
+    );
     assert_second_rewrite_is_noop(exe);
 }
 
@@ -213,6 +241,7 @@ fn retain_meta_mold_is_never_wrong() {
     let original = std::fs::read(&built.exe).expect("reading the link output");
     let rewrite = llgo_ld(["rewrite".as_ref(), built.exe.as_os_str()]);
     let run = run_program(&built.exe, built.arch);
+    println!("rewrite: {}\nprogram: {}", show(&rewrite), show(&run));
     match run.status.code() {
         Some(RTCHECK_OK) => assert!(rewrite.status.success(), "{}", show(&rewrite)),
         Some(RTCHECK_NO_TABLE) => assert!(
@@ -226,4 +255,54 @@ fn retain_meta_mold_is_never_wrong() {
             show(&run)
         ),
     }
+}
+
+/// The run-time check proves something only if it can fail: corrupt correct tables and watch it
+/// name the function (wrong funcIndex) or refuse the table (count bound, redirect target).
+#[test]
+fn rtcheck_catches_wrong_tables() {
+    let dir = scratch_dir("elf_matrix/rtcheck_catches_wrong_tables");
+    let built = build_fixture(&dir, &FixtureSpec::MATRIX, Toolchain::ClangLld, Opt::O1, false);
+    let rewrite = llgo_ld(["rewrite".as_ref(), built.exe.as_os_str()]);
+    assert!(rewrite.status.success(), "rewrite\n{}", show(&rewrite));
+    let t = read_table(&built.exe);
+    let good = std::fs::read(&built.exe).expect("reading the rewritten file");
+    let blob = t.facts.entry.offset;
+
+    // Row 10 gets row 11's funcIndex: rtcheck names a function at row 10's address.
+    let mut bad = good.clone();
+    let slot = blob + 32 + 8 * 10 + 4;
+    bad[slot..slot + 4].copy_from_slice(&t.rows[11].1.to_le_bytes());
+    let exe = dir.join("wrong_index");
+    write_executable(&exe, &bad);
+    let run = run_program(&exe, built.arch);
+    assert_eq!(run.status.code(), Some(RTCHECK_WRONG), "{}", show(&run));
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let names: Vec<&String> =
+        t.facts.symbols.iter().filter(|(_, &a)| a == t.rows[10].0).map(|(n, _)| n).collect();
+    assert!(names.iter().any(|n| stdout.contains(&format!("FAIL {n} "))), "{names:?}\n{stdout}");
+
+    // A count beyond 16 x __llgo_funcinfo_count + 1 is refused before any lookup.
+    let mut bad = good.clone();
+    bad[blob + 24..blob + 28].copy_from_slice(&u32::MAX.to_le_bytes());
+    let exe = dir.join("huge_count");
+    write_executable(&exe, &bad);
+    let run = run_program(&exe, built.arch);
+    assert_eq!(run.status.code(), Some(RTCHECK_REJECTED), "{}", show(&run));
+
+    // A redirect whose target is not the stub section is refused.
+    let dir = scratch_dir("elf_matrix/rtcheck_catches_wrong_redirect");
+    let built = build_fixture(&dir, &FixtureSpec::SPILL, Toolchain::ClangLld, Opt::O1, false);
+    let rewrite = llgo_ld(["rewrite".as_ref(), built.exe.as_os_str()]);
+    assert!(rewrite.status.success(), "rewrite\n{}", show(&rewrite));
+    let t = read_table(&built.exe);
+    assert!(t.spilled);
+    let mut bad = std::fs::read(&built.exe).expect("reading the rewritten file");
+    let slot = t.facts.entry.offset + 16;
+    bad[slot..slot + 8].copy_from_slice(&(t.facts.stub.addr + 16).to_le_bytes());
+    let exe = dir.join("wrong_redirect");
+    write_executable(&exe, &bad);
+    let run = run_program(&exe, built.arch);
+    assert_eq!(run.status.code(), Some(RTCHECK_REJECTED), "{}", show(&run));
+    assert!(String::from_utf8_lossy(&run.stdout).contains("redirect target"), "{}", show(&run));
 }
