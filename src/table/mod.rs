@@ -136,20 +136,24 @@ pub struct Rows {
     pub stats: Stats,
 }
 
-/// Functions at one address, with their common extent `[start, end)`.
+/// Functions at one address, with their common extent `[start, end)`. Names and ids live in
+/// flat vectors of [`Owners`] (one allocation for all sets, not two per set).
 #[derive(Clone, Debug)]
-struct AliasSet<'a> {
+struct AliasSet {
     start: u64,
     end: u64,
-    names: Vec<&'a [u8]>,
-    /// Every id under which a record is canonical here (see [`is_canonical`]), computed once
-    /// per set instead of once per record.
-    ids: Vec<u64>,
+    /// Range in `Owners::names`.
+    names: (u32, u32),
+    /// Range in `Owners::ids`: every id under which a record is canonical here (see
+    /// [`is_canonical`]), computed once per set instead of once per record.
+    ids: (u32, u32),
 }
 
 /// The text symbols grouped into alias sets, sorted by start, for owner lookups.
 pub struct Owners<'a> {
-    sets: Vec<AliasSet<'a>>,
+    sets: Vec<AliasSet>,
+    names: Vec<&'a [u8]>,
+    ids: Vec<u64>,
     /// `max_end[i]`: the greatest end among sets `0..=i`, so a backwards owner search knows when
     /// no earlier set can contain a pc.
     max_end: Vec<u64>,
@@ -159,31 +163,36 @@ impl<'a> Owners<'a> {
     pub fn new(symbols: &[TextSymbol<'a>], text_end: u64, style: NameStyle) -> Self {
         let mut sorted = symbols.to_vec();
         sorted.sort_unstable_by(|a, b| a.addr.cmp(&b.addr).then(a.name.cmp(b.name)));
-        let mut sets: Vec<AliasSet<'a>> = Vec::new();
-        let mut sizes: Vec<u64> = Vec::new();
+        let mut sets: Vec<AliasSet> = Vec::with_capacity(sorted.len());
+        let mut names: Vec<&'a [u8]> = Vec::with_capacity(sorted.len());
+        let mut ids: Vec<u64> = Vec::with_capacity(sorted.len() * 2);
+        let mut sizes: Vec<u64> = Vec::with_capacity(sorted.len());
         for sym in sorted {
             let same_start = sets.last().is_some_and(|set| set.start == sym.addr);
             if !same_start {
-                sets.push(AliasSet { start: sym.addr, end: 0, names: Vec::new(), ids: Vec::new() });
+                let (n, i) = (names.len() as u32, ids.len() as u32);
+                sets.push(AliasSet { start: sym.addr, end: 0, names: (n, n), ids: (i, i) });
                 sizes.push(0);
+            } else if names.last() == Some(&sym.name) {
+                continue;
             }
             let (Some(set), Some(size)) = (sets.last_mut(), sizes.last_mut()) else { continue };
             *size = (*size).max(sym.size);
-            if set.names.last() != Some(&sym.name) {
-                set.names.push(sym.name);
-                set.ids.extend(ids_of(sym.name, style));
-            }
+            names.push(sym.name);
+            ids.extend(ids_of(sym.name, style));
+            set.names.1 = names.len() as u32;
+            set.ids.1 = ids.len() as u32;
         }
-        let starts: Vec<u64> = sets.iter().map(|s| s.start).collect();
         let mut max_end = Vec::with_capacity(sets.len());
         let mut m = 0;
-        for (i, set) in sets.iter_mut().enumerate() {
-            let next = starts.get(i + 1).copied().unwrap_or(text_end.max(set.start));
+        for i in 0..sets.len() {
+            let next = sets.get(i + 1).map_or(text_end.max(sets[i].start), |s| s.start);
+            let set = &mut sets[i];
             set.end = if sizes[i] == 0 { next } else { set.start.saturating_add(sizes[i]) };
             m = m.max(set.end);
             max_end.push(m);
         }
-        Owners { sets, max_end }
+        Owners { sets, names, ids, max_end }
     }
 
     /// The alias set with the greatest start `<= pc` whose extent contains `pc`, by index.
@@ -224,17 +233,19 @@ impl<'a> Owners<'a> {
     }
 
     pub fn names(&self, set: usize) -> &[&'a [u8]] {
-        &self.sets[set].names
+        let (a, b) = self.sets[set].names;
+        &self.names[a as usize..b as usize]
     }
 
     /// The ids under which records are canonical in this set.
     pub fn ids(&self, set: usize) -> &[u64] {
-        &self.sets[set].ids
+        let (a, b) = self.sets[set].ids;
+        &self.ids[a as usize..b as usize]
     }
 
     /// Is a record with `id` canonical in this set?
     pub fn canonical(&self, set: usize, id: u64) -> bool {
-        self.sets[set].ids.contains(&id)
+        self.ids(set).contains(&id)
     }
 
     /// The set starting exactly at `addr`, if any.
