@@ -25,7 +25,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use llgo_ld::output::Identity;
-use llgo_ld::room::{self, pad, LinkRun, RelinkRequest, Style};
+use llgo_ld::room::pad;
 use support::*;
 
 // ---- linkers ---------------------------------------------------------------------------------
@@ -365,7 +365,7 @@ fn inspect(exe: &Path) -> (String, Option<u64>) {
         .and_then(|r| r.split('"').next())
         .unwrap_or_default()
         .to_string();
-    (outcome, json_u64(&json, "shortfall"))
+    (outcome, json_u64(&json, &["shortfall"]))
 }
 
 /// The bucket count of a table for the rows the symbol table predicts (FORMAT.md 3.1).
@@ -423,17 +423,49 @@ fn assert_growth(first: u64, second: u64, shortfall: u64, reserved: u64) {
     assert!(reserved <= shortfall + 36 + 15, "growth {reserved} for shortfall {shortfall}");
 }
 
-// ---- running the real tool for room::relink ---------------------------------------------------
+// ---- linking through llgo-ld ------------------------------------------------------------------
 
-/// What the driver's runner does for `room::relink`: run the tool quietly, with
-/// `LLGO_PCLNPOST=0` for any nested llgo-ld.
-fn run(program: &Path, args: &[OsString]) -> std::io::Result<LinkRun> {
-    let out = Command::new(program).args(args).env("LLGO_PCLNPOST", "0").output()?;
-    Ok(LinkRun {
-        success: out.status.success(),
-        status: out.status.to_string(),
-        stderr: out.stderr,
-    })
+/// How llgo-ld is put into the link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Via {
+    /// Explicit CC mode: `llgo-ld clang-19 ... --ld-path=<ld>`.
+    Cc,
+    /// Linker mode: `clang-19 --ld-path=<llgo-ld>`, the real linker in `LLGO_LD_LINKER`.
+    LdPath,
+}
+
+fn llgo_ld_exe() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_llgo-ld"))
+}
+
+/// A link of `objs` into `out` through llgo-ld with `linker` as the real linker (the linker
+/// itself or a wrapper script). The system temporary directory is `tmp` (its scratch
+/// directories are checked afterwards); the info log goes to `log`.
+fn llgo_ld_link(
+    via: Via,
+    ld: Ld,
+    linker: &Path,
+    objs: &[PathBuf],
+    out: &Path,
+    tmp: &Path,
+    log: &Path,
+) -> Command {
+    std::fs::create_dir_all(tmp).expect("creating TMPDIR");
+    let mut cmd = match via {
+        Via::Cc => {
+            let mut c = Command::new(llgo_ld_exe());
+            c.arg(clang()).args(link_line(ld, linker, objs, out));
+            c
+        }
+        Via::LdPath => {
+            let mut c = Command::new(clang());
+            c.args(link_line(ld, &llgo_ld_exe(), objs, out)).env("LLGO_LD_LINKER", linker);
+            c
+        }
+    };
+    cmd.env("TMPDIR", tmp).env("LLGO_LD_LOG_FILE", log).env_remove("LLGO_LD_LOG");
+    cmd.env_remove("LLGO_LD_RESERVE").env_remove("LLGO_LD_STRICT").env_remove("LLGO_PCLNPOST");
+    cmd
 }
 
 /// Writes an executable shell script.
@@ -442,27 +474,48 @@ fn script(path: &Path, text: &str) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
 }
 
-/// The linker command line the driver runs for `driver_args`, captured by a wrapper script
-/// given as `--ld-path` that records its arguments and runs the real linker.
-fn captured_linker_line(dir: &Path, ld: Ld, objs: &[PathBuf], out: &Path) -> Vec<OsString> {
-    use std::os::unix::ffi::OsStringExt;
-    let wrapper = dir.join("capture-ld");
-    let record = dir.join("ld-args");
+/// A wrapper that counts its runs in `<path>.count` and then runs `ld`; from run `fail_from` on
+/// (0: never) it fails instead, saying so on stderr.
+fn counting_linker(path: &Path, ld: Ld, fail_from: u32) -> PathBuf {
+    let count = path.with_extension("count");
+    let _ = std::fs::remove_file(&count);
     script(
-        &wrapper,
+        path,
         &format!(
-            "#!/bin/sh\nprintf '%s\\0' \"$@\" > '{}'\nexec '{}' \"$@\"\n",
-            record.display(),
-            ld.program().display()
+            "#!/bin/sh\necho run >> '{c}'\nn=$(wc -l < '{c}')\n\
+             if [ {fail_from} -gt 0 ] && [ \"$n\" -ge {fail_from} ]; then\n\
+             \x20 echo 'counting-ld: failing on purpose' >&2; exit 1\nfi\n\
+             exec '{ld}' \"$@\"\n",
+            c = count.display(),
+            ld = ld.program().display()
         ),
     );
-    checked(Command::new(clang()).args(link_line(ld, &wrapper, objs, out)), "captured link");
-    let bytes = std::fs::read(&record).expect("reading the captured line");
-    bytes
-        .split(|&b| b == 0)
-        .filter(|a| !a.is_empty())
-        .map(|a| OsString::from_vec(a.to_vec()))
-        .collect()
+    count
+}
+
+fn runs(count: &Path) -> usize {
+    std::fs::read_to_string(count).map(|s| s.lines().count()).unwrap_or(0)
+}
+
+/// The one info line of the link, from the log file.
+fn log_line(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains("llgo-ld: info:")).collect();
+    assert_eq!(lines.len(), 1, "exactly one info line:\n{text}");
+    lines[0].to_string()
+}
+
+/// `reserved=N` of an info line.
+fn reserved_of(line: &str) -> u64 {
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix("reserved="))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no reserved= in {line}"))
+}
+
+fn assert_empty_dir(dir: &Path) {
+    let left: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    assert!(left.is_empty(), "scratch left behind: {left:?}");
 }
 
 // ---- tests -----------------------------------------------------------------------------------
@@ -572,7 +625,7 @@ fn assert_rewrites_after(exe: &Path, manifest: &[ManifestEntry]) {
     assert_rewritten_and_correct(exe, manifest);
 }
 
-/// What one relink did, for the assertions and the log of the test.
+/// What one relink did, for the assertions and the test's report.
 struct Round {
     shortfall: u64,
     reserved: u64,
@@ -582,44 +635,47 @@ struct Round {
     buckets: u32,
 }
 
-/// Plain link (through `--ld-path` = a capturing wrapper for the linker line), then
-/// `room::relink` with a driver line (`Style::Driver`, running clang) or the captured linker
-/// line (`Style::Linker`, running the linker itself), then every check.
-fn relink_round(dir: &Path, o: &Objects, ld: Ld, style: Style) -> Round {
+/// The plain link takes no table ([`assert_does_not_fit`]); the same link through llgo-ld
+/// (`via`, with `ld`) exits 0 with the plain link's (empty) stdout and stderr, runs the real
+/// linker exactly twice, logs the relink and the reservation, leaves no scratch files, and
+/// produces a rewritten program that verifies and passes the run-time check; the entry
+/// section grew by exactly the reservation, at most shortfall + one bucket + alignment.
+fn relink_round(dir: &Path, o: &Objects, ld: Ld, via: Via) -> Round {
     std::fs::create_dir_all(dir).unwrap();
+    let plain = dir.join("plain");
+    let line = link_line(ld, &ld.program(), &o.objs, &plain);
+    let plain_run = checked(Command::new(clang()).args(line), "plain link");
+    let shortfall = assert_does_not_fit(&plain, &o.manifest);
+    let first_size = entry_size(&plain);
+    let first_buckets = predicted_buckets(&plain, &o.manifest);
+
     let out = dir.join("prog");
-    let linker_line = captured_linker_line(dir, ld, &o.objs, &out);
-    let shortfall = assert_does_not_fit(&out, &o.manifest);
-    let first_size = entry_size(&out);
-    let first_buckets = predicted_buckets(&out, &o.manifest);
-    let identity = Identity::of(&out).unwrap().unwrap();
-    let (args, program) = match style {
-        Style::Driver => (link_line(ld, &ld.program(), &o.objs, &out), clang()),
-        Style::Linker => (linker_line, ld.program()),
-    };
-    let req = RelinkRequest {
-        args: &args,
-        style,
-        from_linker_option: false,
-        output: &out,
-        identity,
-        shortfall,
-    };
-    let outcome = room::relink(&req, &mut |a: &[OsString]| run(&program, a));
-    assert!(outcome.rewritten(), "{ld:?} {style:?}: {outcome}");
-    let line = outcome.to_string();
-    assert!(
-        line.starts_with(&format!("relinked with {} reserved bytes", outcome.reserved)),
-        "{line}"
+    let (tmp, log) = (dir.join("tmp"), dir.join("llgo-ld.log"));
+    let count = counting_linker(&dir.join("counting-ld"), ld, 0);
+    let run = llgo_ld_link(via, ld, &dir.join("counting-ld"), &o.objs, &out, &tmp, &log)
+        .output()
+        .expect("running the link");
+    assert!(run.status.success(), "{ld:?} {via:?}\n{}", show(&run));
+    assert_eq!(
+        (&run.stdout, &run.stderr),
+        (&plain_run.stdout, &plain_run.stderr),
+        "{}",
+        show(&run)
     );
+    assert_eq!(runs(&count), 2, "the real linker runs twice");
+    let line = log_line(&log);
+    assert!(line.contains("relink=yes") && line.contains("outcome=\"rewritten\""), "{line}");
+    let reserved = reserved_of(&line);
+    assert_empty_dir(&tmp);
+
     let second_size = entry_size(&out);
-    assert_growth(first_size, second_size, shortfall, outcome.reserved);
+    assert_growth(first_size, second_size, shortfall, reserved);
     let buckets = assert_rewritten_and_correct(&out, &o.manifest);
-    Round { shortfall, reserved: outcome.reserved, first_size, second_size, first_buckets, buckets }
+    Round { shortfall, reserved, first_size, second_size, first_buckets, buckets }
 }
 
-/// The fixture family through `room::relink`, the seam the driver calls: stub rows at 40%, 70%
-/// and 100% of the functions, lld, bfd and mold, driver lines and linker lines.
+/// The fixture family through llgo-ld, explicit CC mode and `--ld-path` linker mode: stub rows
+/// at 40%, 70% and 100% of the functions, lld, bfd and mold.
 #[test]
 fn family_relinks_with_room_lld_bfd_mold() {
     let dir = scratch_dir("room/family");
@@ -630,11 +686,11 @@ fn family_relinks_with_room_lld_bfd_mold() {
     {
         let o = family(&dir.join(name), 4, funcs, stubs, clib);
         for ld in [Ld::Lld, Ld::Bfd, Ld::Mold] {
-            for style in [Style::Driver, Style::Linker] {
-                let r = relink_round(&dir.join(format!("{name}-{ld:?}-{style:?}")), &o, ld, style);
+            for via in [Via::Cc, Via::LdPath] {
+                let r = relink_round(&dir.join(format!("{name}-{ld:?}-{via:?}")), &o, ld, via);
                 let _ = writeln!(
                     report,
-                    "{name} {ld:?} {style:?}: shortfall {}, reserved {}, entry {} -> {}, buckets {} -> {}",
+                    "{name} {ld:?} {via:?}: shortfall {}, reserved {}, entry {} -> {}, buckets {} -> {}",
                     r.shortfall, r.reserved, r.first_size, r.second_size, r.first_buckets, r.buckets
                 );
             }
@@ -652,7 +708,7 @@ fn sizes_from_one_row_to_100k_rows() {
     for (packages, funcs, stubs) in [(1, 1, 0), (1, 40, 40), (4, 1000, 1000), (10, 5000, 5000)] {
         let name = format!("{packages}x{funcs}+{stubs}");
         let o = asm_program(&dir.join(&name).join("src"), packages, funcs, stubs, 0);
-        let r = relink_round(&dir.join(&name), &o, Ld::Lld, Style::Driver);
+        let r = relink_round(&dir.join(&name), &o, Ld::Lld, Via::Cc);
         let rows = packages * (funcs + stubs);
         if rows == 1 {
             // One function: 80 bytes of entry section (its record, the zero row, three meta
@@ -705,7 +761,7 @@ fn layout_shift_needs_the_margin() {
                 predicted_buckets(&padded, &o.manifest),
                 predicted_buckets(&exe, &o.manifest) + 1
             );
-            let r = relink_round(&dir.join("relink"), &o, Ld::Lld, Style::Driver);
+            let r = relink_round(&dir.join("relink"), &o, Ld::Lld, Via::LdPath);
             assert_eq!(r.shortfall, shortfall);
             assert_eq!(r.buckets as u64, r.first_buckets + 1, "the relink added a bucket");
             eprintln!(
@@ -722,4 +778,90 @@ fn layout_shift_needs_the_margin() {
         filler += ((want + 4096 - last % 4096) % 4096).next_multiple_of(16);
     }
     panic!("no filler size made the bare reservation fail");
+}
+
+/// A link whose table fits the first time is linked exactly once (the real linker is a
+/// counting wrapper), and so is one that does not fit under `LLGO_LD_RESERVE=0`, which stays
+/// exactly as linked.
+#[test]
+fn fitting_link_runs_the_linker_once() {
+    let dir = scratch_dir("room/once");
+    // No stubs: 16 bytes of entry section per function against 8 bytes of blob.
+    let fits = asm_program(&dir.join("fits/src"), 2, 100, 0, 0);
+    let short = asm_program(&dir.join("short/src"), 2, 100, 100, 0);
+    for via in [Via::Cc, Via::LdPath] {
+        let case = dir.join(format!("{via:?}"));
+        std::fs::create_dir_all(&case).unwrap();
+        let (tmp, log) = (case.join("tmp"), case.join("fits.log"));
+        let count = counting_linker(&case.join("counting-ld"), Ld::Lld, 0);
+        let out = case.join("fits");
+        let run =
+            llgo_ld_link(via, Ld::Lld, &case.join("counting-ld"), &fits.objs, &out, &tmp, &log)
+                .output()
+                .unwrap();
+        assert!(run.status.success(), "{}", show(&run));
+        assert_eq!(runs(&count), 1, "{via:?}: a table that fits needs one link");
+        let line = log_line(&log);
+        assert!(line.contains("relink=no") && line.contains("outcome=\"rewritten\""), "{line}");
+        assert_rewritten_and_correct(&out, &fits.manifest);
+
+        let plain = case.join("plain");
+        checked(
+            Command::new(clang()).args(link_line(Ld::Lld, &Ld::Lld.program(), &short.objs, &plain)),
+            "plain",
+        );
+        assert_does_not_fit(&plain, &short.manifest);
+        let count = counting_linker(&case.join("counting-ld"), Ld::Lld, 0);
+        let (out, log) = (case.join("short"), case.join("short.log"));
+        let run =
+            llgo_ld_link(via, Ld::Lld, &case.join("counting-ld"), &short.objs, &out, &tmp, &log)
+                .env("LLGO_LD_RESERVE", "0")
+                .output()
+                .unwrap();
+        assert!(run.status.success(), "{}", show(&run));
+        assert_eq!(runs(&count), 1, "{via:?}: LLGO_LD_RESERVE=0 never relinks");
+        let line = log_line(&log);
+        assert!(line.contains("does not fit") && line.contains("relink=no"), "{line}");
+        assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&plain).unwrap(), "left as linked");
+        assert_empty_dir(&tmp);
+    }
+}
+
+/// When the second link fails, the output is exactly the first link's, the second link's
+/// stderr is not shown (it is in the log), the status is the first link's, and the scratch
+/// directory is gone.
+#[test]
+fn failed_second_link_leaves_the_first_output() {
+    let dir = scratch_dir("room/second_fails");
+    let o = asm_program(&dir.join("src"), 2, 100, 100, 0);
+    let plain = dir.join("plain");
+    checked(
+        Command::new(clang()).args(link_line(Ld::Lld, &Ld::Lld.program(), &o.objs, &plain)),
+        "plain",
+    );
+    assert_does_not_fit(&plain, &o.manifest);
+    for via in [Via::Cc, Via::LdPath] {
+        let case = dir.join(format!("{via:?}"));
+        std::fs::create_dir_all(&case).unwrap();
+        let (tmp, log, out) = (case.join("tmp"), case.join("llgo-ld.log"), case.join("prog"));
+        let count = counting_linker(&case.join("counting-ld"), Ld::Lld, 2);
+        let run = llgo_ld_link(via, Ld::Lld, &case.join("counting-ld"), &o.objs, &out, &tmp, &log)
+            .env("LLGO_LD_LOG", "debug")
+            .output()
+            .unwrap();
+        assert!(run.status.success(), "{}", show(&run));
+        assert_eq!(runs(&count), 2);
+        assert!(
+            run.stderr.is_empty() && run.stdout.is_empty(),
+            "nothing of the second link shows\n{}",
+            show(&run)
+        );
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert!(text.contains("failing on purpose"), "its stderr is logged:\n{text}");
+        let line = log_line(&log);
+        assert!(line.contains("relink=yes") && line.contains("failed"), "{line}");
+        assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&plain).unwrap(), "left as linked");
+        assert_eq!(run_program(&out, Arch::X86_64).status.code(), Some(RTCHECK_NO_TABLE));
+        assert_empty_dir(&tmp);
+    }
 }

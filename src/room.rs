@@ -191,9 +191,11 @@ fn round(
 
     let run = link(&argv).map_err(|e| Error::io("second link", e))?;
     if !run.success {
-        tracing::info!(
+        // The info line (one per link, written by the driver) carries the failure; the
+        // captured output is for whoever turns on debug.
+        tracing::debug!(
             status = %run.status,
-            stderr = %String::from_utf8_lossy(&run.stderr),
+            stderr = ?String::from_utf8_lossy(&run.stderr),
             "second link failed"
         );
         return Err(
