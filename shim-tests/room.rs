@@ -865,3 +865,164 @@ fn failed_second_link_leaves_the_first_output() {
         assert_empty_dir(&tmp);
     }
 }
+
+/// The second link overrides the output by appending an output option (`room::args`): every
+/// tool takes the last one. Drivers with `-o` and with `-Wl,-o,` after the driver's `-o`;
+/// linkers with `-o` after `-o` and after `--output=`.
+#[test]
+fn last_output_option_wins_for_every_tool() {
+    let dir = scratch_dir("room/last_output");
+    let o = asm_program(&dir.join("src"), 1, 2, 0, 0);
+    let objs: Vec<OsString> = o.objs.iter().map(OsString::from).collect();
+    let check = |what: &str, cmd: &mut Command, first: &Path, last: &Path| {
+        let _ = std::fs::remove_file(first);
+        let _ = std::fs::remove_file(last);
+        checked(cmd, what);
+        assert!(last.exists() && !first.exists(), "{what}: the last output option wins");
+    };
+    let (a, b) = (dir.join("first"), dir.join("last"));
+    for (driver, ld) in [
+        ("clang-19", format!("--ld-path={}", Ld::Lld.program().display())),
+        ("gcc", "-fuse-ld=bfd".into()),
+    ] {
+        let base = || {
+            let mut c = Command::new(require_tool(driver));
+            c.args(["-no-pie", &ld]).args(&objs);
+            c
+        };
+        check(driver, base().arg("-o").arg(&a).arg("-o").arg(&b), &a, &b);
+        let wl = |p: &Path| format!("-Wl,-o,{}", p.display());
+        check(driver, base().arg("-o").arg(&a).arg(wl(&a)).arg(wl(&b)), &a, &b);
+    }
+    // Linkers: a relocatable link (-r) needs no C library and writes the same way.
+    for ld in [Ld::Lld, Ld::Bfd, Ld::Gold, Ld::Mold] {
+        let base = || {
+            let mut c = Command::new(ld.program());
+            c.arg("-r").args(&objs);
+            c
+        };
+        let what = format!("{ld:?}");
+        check(&what, base().arg("-o").arg(&a).arg("-o").arg(&b), &a, &b);
+        check(&what, base().arg(format!("--output={}", a.display())).arg("-o").arg(&b), &a, &b);
+    }
+    let (sdk, obj) = macho_inputs(&dir, "arm64");
+    let ld64 = || {
+        let mut c = Command::new(require_tool("ld64.lld-19"));
+        c.args(["-arch", "arm64", "-platform_version", "macos", "13.0", "13.0", "-syslibroot"])
+            .arg(&sdk)
+            .arg("-lSystem")
+            .arg(&obj);
+        c
+    };
+    check("ld64.lld", ld64().arg("-o").arg(&a).arg("-o").arg(&b), &a, &b);
+}
+
+/// A minimal Mach-O program in assembly (a used and an unused function, each with an entry
+/// record in `__DATA,__llgo_fie` as LLGo emits them, plus a pinned zero record) and an SDK
+/// holding only a hand-written `libSystem.tbd` (TOOLCHAINS.md, "Mach-O without an SDK").
+fn macho_inputs(dir: &Path, arch: &str) -> (PathBuf, PathBuf) {
+    let sdk = dir.join("SDK");
+    std::fs::create_dir_all(sdk.join("usr/lib")).unwrap();
+    std::fs::write(
+        sdk.join("usr/lib/libSystem.tbd"),
+        "--- !tapi-tbd\ntbd-version: 4\ntargets: [ x86_64-macos, arm64-macos ]\n\
+         install-name: '/usr/lib/libSystem.B.dylib'\ncurrent-version: 1319\nexports:\n\
+         \x20 - targets: [ x86_64-macos, arm64-macos ]\n\
+         \x20   symbols: [ _printf, _exit, dyld_stub_binder ]\n...\n",
+    )
+    .unwrap();
+    let (body0, body1) = match arch {
+        "arm64" => ("mov w0, #0\n\tret", "mov w0, #1\n\tret"),
+        _ => ("xorl %eax, %eax\n\tretq", "movl $1, %eax\n\tretq"),
+    };
+    let src = dir.join(format!("macho-{arch}.s"));
+    std::fs::write(
+        &src,
+        format!(
+            "\t.section __TEXT,__text,regular,pure_instructions\n\
+             \t.globl _main\n\t.p2align 2\n_main:\nLanchor0:\n\t{body0}\n\
+             \t.globl _unused\n\t.p2align 2\n_unused:\nLanchor1:\n\t{body1}\n\
+             \t.section __DATA,__llgo_fie,regular,live_support\n\t.p2align 3\n\
+             l_rec0:\n\t.quad Lanchor0, 0x1234\nl_rec1:\n\t.quad Lanchor1, 0x5678\n\
+             l_zero:\n\t.quad 0, 0\n\t.no_dead_strip l_zero\n.subsections_via_symbols\n"
+        ),
+    )
+    .unwrap();
+    let obj = src.with_extension("o");
+    checked(
+        Command::new(clang())
+            .arg(format!("--target={arch}-apple-macos13"))
+            .arg("-c")
+            .arg(&src)
+            .arg("-o")
+            .arg(&obj),
+        "assemble Mach-O",
+    );
+    (sdk, obj)
+}
+
+/// Sizes of every `__llgo_fie` section, read by llvm-objdump-19.
+fn macho_entry_sections(exe: &Path) -> Vec<u64> {
+    let out = checked(
+        Command::new(require_tool("llvm-objdump-19")).arg("-h").arg(exe),
+        "llvm-objdump -h",
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|f| f.get(1) == Some(&"__llgo_fie"))
+        .map(|f| u64::from_str_radix(f[2], 16).expect("section size"))
+        .collect()
+}
+
+/// The Mach-O padding object with ld64.lld-19 directly (the Mach-O rewrite is another branch's;
+/// the end-to-end relink of a Mach-O program is open until it lands): arm64 and x86_64, with
+/// and without `-dead_strip`, the one `__llgo_fie` section grows by exactly the padding, and
+/// `-dead_strip` still drops the unused function's record.
+#[test]
+fn macho_padding_object_with_ld64_lld() {
+    let dir = scratch_dir("room/macho_pad");
+    let size = 4096 + 16 * 3;
+    for (arch, target) in [("arm64", pad::Target::MachOArm64), ("x86_64", pad::Target::MachOX86_64)]
+    {
+        let (sdk, obj) = macho_inputs(&dir, arch);
+        let pad_path = dir.join(format!("pad-{arch}.o"));
+        std::fs::write(&pad_path, pad::object(target, size).unwrap()).unwrap();
+        for dead_strip in [false, true] {
+            let link = |out: &Path, pad: Option<&Path>| {
+                let mut c = Command::new(require_tool("ld64.lld-19"));
+                c.args([
+                    "-arch",
+                    arch,
+                    "-platform_version",
+                    "macos",
+                    "13.0",
+                    "13.0",
+                    "-syslibroot",
+                ])
+                .arg(&sdk)
+                .arg("-lSystem")
+                .arg(&obj);
+                if dead_strip {
+                    c.arg("-dead_strip");
+                }
+                if let Some(p) = pad {
+                    c.arg(p);
+                }
+                let o = checked(c.arg("-o").arg(out), "ld64.lld");
+                assert!(o.stderr.is_empty(), "{arch}: no warnings\n{}", show(&o));
+            };
+            let (plain, padded) = (
+                dir.join(format!("{arch}-{dead_strip}")),
+                dir.join(format!("{arch}-{dead_strip}-pad")),
+            );
+            link(&plain, None);
+            link(&padded, Some(&pad_path));
+            let (p, q) = (macho_entry_sections(&plain), macho_entry_sections(&padded));
+            assert_eq!(p.len(), 1, "{arch}: one __llgo_fie");
+            assert_eq!(q, vec![p[0] + size], "{arch} dead_strip={dead_strip}");
+            // Three 16-byte records, or two when -dead_strip dropped the unused function's.
+            assert_eq!(p[0], if dead_strip { 32 } else { 48 }, "{arch} dead_strip={dead_strip}");
+        }
+    }
+}
