@@ -28,9 +28,8 @@ ENVIRONMENT:
     LLGO_LD_STRICT=1     a failed rewrite is an error (exit 1, output removed)
     LLGO_LD_CC, LLGO_LD_CXX, LLGO_LD_LINKER
                          the real tool (may carry arguments, split like a shell)
-    LLGO_LD_RESERVE=0|always
-                         relink with padding when the table does not fit (default), never, or
-                         always pad on the first link
+    LLGO_LD_RESERVE=0    never relink with padding when the table does not fit (the default
+                         relinks once, see docs/room.md)
     LLGO_LD_LOG=FILTER   tracing filter (info, debug, llgo_ld=trace); silent by default
     LLGO_LD_LOG_FILE=P   append the log to P instead of stderr (implies info)
 ";
