@@ -101,9 +101,10 @@ pub trait Image<'data> {
     }
 
     /// Edits that re-sign the image once `patched` (the image with every other edit applied)
-    /// is final. None for formats without signatures or unsigned images.
-    fn sign(&self, patched: &[u8]) -> Result<Vec<Edit>> {
-        let _ = patched;
+    /// is final; `changed` are those edits, so only the pages they touch are re-hashed. None for
+    /// formats without signatures or unsigned images.
+    fn sign(&self, patched: &[u8], changed: &[Edit]) -> Result<Vec<Edit>> {
+        let _ = (patched, changed);
         Ok(Vec::new())
     }
 

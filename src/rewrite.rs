@@ -144,7 +144,8 @@ fn plan_one(image: &dyn Image<'_>) -> Result<std::result::Result<(Vec<Edit>, Sum
     if image.is_signed() {
         let mut patched = image.data().to_vec();
         patch::apply(&mut patched, &edits)?;
-        edits.extend(image.sign(&patched)?);
+        let signing = image.sign(&patched, &edits)?;
+        edits.extend(signing);
         patch::normalize(&mut edits, image.data().len() as u64)?;
     }
     Ok(Ok((edits, plan.summary)))
