@@ -36,6 +36,9 @@ fn obj_err(what: &str) -> impl Fn(object::read::Error) -> Error + '_ {
     move |e| malformed!("{what}: {e}")
 }
 
+/// One nlist entry: `(n_type, n_sect, n_value, name)`.
+type NlistEntry<'data> = (macho::SymbolFlags, u8, u64, &'data [u8]);
+
 /// A section found by name: its info plus the segment that holds it.
 #[derive(Clone, Copy, Debug)]
 struct Found {
@@ -214,7 +217,7 @@ impl<'data> MachOImage<'data> {
 
     /// Every nlist entry: `(n_type, n_sect, n_value, name)`. N_STAB entries included; callers
     /// filter.
-    fn nlists(&self) -> Result<Vec<(macho::SymbolFlags, u8, u64, &'data [u8])>> {
+    fn nlists(&self) -> Result<Vec<NlistEntry<'data>>> {
         let Some((symoff, nsyms, stroff, strsize)) = self.symtab else {
             return Ok(Vec::new());
         };

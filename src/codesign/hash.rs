@@ -24,7 +24,7 @@ impl HashType {
     }
 
     /// Bytes of one slot.
-    pub fn len(self) -> u64 {
+    pub fn digest_len(self) -> u64 {
         match self {
             HashType::Sha256 => 32,
             HashType::Sha256Truncated => 20,

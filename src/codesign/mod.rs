@@ -114,7 +114,7 @@ fn code_directory(
     let hash_type = HashType::from_cs(h.hash_type.0)
         .ok_or_else(|| unsupported!("{what}: hash type {} is not handled", h.hash_type.0))?;
     let hash_size = u64::from(h.hash_size);
-    if hash_size != hash_type.len() {
+    if hash_size != hash_type.digest_len() {
         return Err(malformed!(
             "{what}: hash size {hash_size} does not match hash type {:?}",
             hash_type

@@ -15,7 +15,7 @@ pub(crate) fn superblob(
     let ident = b"prog\0";
     let header = 88usize;
     let ht = HashType::from_cs(hash_type);
-    let hash_size = ht.map_or(20, HashType::len) as usize;
+    let hash_size = ht.map_or(20, HashType::digest_len) as usize;
     let page = 1usize << page_log2;
     let n = code_limit.div_ceil(page);
     let hash_offset = header + ident.len();
