@@ -188,3 +188,108 @@ pub fn splice(
     }
     Ok(Spliced { edits, live_words })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::binary::macho_fixups::{FixupKind, Node, SegmentStarts, PTR_64};
+
+    fn segment(index: usize, fileoff: u64) -> Segment {
+        Segment {
+            index,
+            name: "__DATA".into(),
+            vmaddr: 0x1_0000_0000 + fileoff,
+            vmsize: 0x2000,
+            fileoff,
+            filesize: 0x2000,
+        }
+    }
+
+    /// `__DATA` at file 0x4000, two 4 KiB pages; page 0 chain 0x4000 -> 0x4010 -> 0x4020 ->
+    /// 0x4100, page 1 chain 0x5000. Starts struct at 0x9000.
+    fn fixups() -> ChainedFixups<'static> {
+        let chain = [(0x4000u64, 4u64, 0), (0x4010, 4, 0), (0x4020, 0x38, 0), (0x4100, 0, 0)];
+        let mut nodes = BTreeMap::new();
+        for (off, next, page) in chain.into_iter().chain([(0x5000, 0, 1)]) {
+            let raw = 0x1_0000_0700 | (next << NEXT_SHIFT);
+            let kind = FixupKind::Rebase { target: 0x1_0000_0700 };
+            nodes.insert(off, Node { raw, kind, segment: 0, page });
+        }
+        ChainedFixups {
+            imports: Vec::new(),
+            segments: vec![SegmentStarts {
+                segment: 1,
+                struct_offset: 0x9000,
+                page_size: 0x1000,
+                pointer_format: PTR_64,
+                page_count: 2,
+                page_starts: vec![0, 0],
+                pages: vec![vec![0x4000, 0x4010, 0x4020, 0x4100], vec![0x5000]],
+                walked: true,
+                fileoff: 0x4000,
+                filesize: 0x2000,
+                name: "__DATA".into(),
+            }],
+            nodes,
+            image_base: 0x1_0000_0000,
+        }
+    }
+
+    #[test]
+    fn unlink_and_splice_hand_computed() {
+        let f = fixups();
+        let seg = segment(1, 0x4000);
+        let remove = [0x4008..0x4030, 0x5000..0x5010];
+        let live = [LiveSlot { offset: 0x4018, segment: &seg, target: 0x1_0000_0800 }];
+        let s = splice(&f, &remove, &live).unwrap();
+        // 0x4000 now points 0x18 bytes on (6 strides) to the live slot; the live slot points
+        // 0xe8 bytes on (0x3a strides) to 0x4100, which is unchanged; page 1 lost its only node.
+        let n0 = 0x1_0000_0700u64 | (6 << NEXT_SHIFT);
+        assert_eq!(
+            s.edits,
+            vec![
+                Edit { offset: 0x4000, bytes: n0.to_le_bytes().to_vec() },
+                Edit { offset: 0x9000 + 22 + 2, bytes: vec![0xFF, 0xFF] },
+            ]
+        );
+        assert_eq!(s.live_words, vec![0x1_0000_0800 | (0x3a << NEXT_SHIFT)]);
+    }
+
+    #[test]
+    fn live_slot_in_an_empty_page_gets_a_page_start() {
+        let f = fixups();
+        let seg = segment(1, 0x4000);
+        let remove = [0x5000..0x5020];
+        let live = [LiveSlot { offset: 0x5010, segment: &seg, target: 0x1_0000_0800 }];
+        let s = splice(&f, &remove, &live).unwrap();
+        assert_eq!(s.edits, vec![Edit { offset: 0x9000 + 24, bytes: vec![0x10, 0] }]);
+        assert_eq!(s.live_words, vec![0x1_0000_0800]);
+    }
+
+    #[test]
+    fn inexpressible_slots_are_refused() {
+        let f = fixups();
+        // Beyond page_count: the segment is bigger than its starts say.
+        let big = Segment { filesize: 0x3000, ..segment(1, 0x4000) };
+        let mut f3 = f.clone();
+        f3.segments[0].filesize = 0x3000;
+        let live = [LiveSlot { offset: 0x6010, segment: &big, target: 0x1_0000_0800 }];
+        let e = splice(&f3, &[0x6000..0x6020], &live).unwrap_err();
+        assert!(e.message().contains("beyond its page_count 2"), "{e}");
+        // A segment without starts.
+        let other = segment(2, 0x8000);
+        let live = [LiveSlot { offset: 0x8010, segment: &other, target: 0x1_0000_0800 }];
+        let e = splice(&f, &[0x8000..0x8020], &live).unwrap_err();
+        assert!(e.message().contains("no chained starts"), "{e}");
+        // A format we do not decode touching the sections.
+        let mut f6 = f.clone();
+        f6.segments[0].walked = false;
+        f6.segments[0].pointer_format = 1;
+        let seg = segment(1, 0x4000);
+        let live = [LiveSlot { offset: 0x4018, segment: &seg, target: 0x1_0000_0800 }];
+        assert!(splice(&f6, &[0x4008..0x4030], &live).is_err());
+        // A target that does not fit 36 bits.
+        let live = [LiveSlot { offset: 0x4018, segment: &seg, target: 1 << 40 }];
+        assert!(splice(&f, &[0x4008..0x4030], &live).is_err());
+    }
+}
