@@ -190,6 +190,8 @@ pub fn splice(
 }
 
 #[cfg(test)]
+// `splice` takes a list of ranges: a list of one is what these tests mean.
+#[allow(clippy::single_range_in_vec_init)]
 mod tests {
     use super::*;
     use crate::binary::macho_fixups::{FixupKind, Node, SegmentStarts, PTR_64};
