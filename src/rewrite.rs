@@ -160,7 +160,7 @@ pub fn plan_verified(data: &[u8]) -> Result<Plan> {
     };
     let mut out = data.to_vec();
     patch::apply(&mut out, edits)?;
-    let report = crate::verify::verify(&out)?;
+    let report = crate::verify::verify_with(&out, crate::verify::Depth::SelfCheck)?;
     if !report.ok() {
         return Err(Error::malformed(format!(
             "internal: the rewritten image fails its own verification: {}",

@@ -6,9 +6,14 @@ pub mod elf;
 pub mod fat;
 pub mod macho;
 pub mod macho_fixups;
+pub mod probe;
 
 use crate::error::Result;
 use crate::image::Image;
+
+pub const OTHER_ELF: &str = "32-bit or big-endian ELF carries no LLGo tables";
+pub const OTHER_MACHO: &str = "32-bit or big-endian Mach-O carries no LLGo tables";
+pub const UNKNOWN: &str = "not an ELF or Mach-O file";
 
 /// The images of one file that may carry LLGo tables.
 pub enum Images<'data> {
@@ -27,7 +32,7 @@ pub fn images<'data>(data: &'data [u8]) -> Result<Images<'data>> {
             Err(elf::NotOurs::Skip(why)) => Images::Skip(why),
             Err(elf::NotOurs::Malformed(e)) => return Err(e),
         },
-        Kind::OtherElf => Images::Skip("32-bit or big-endian ELF carries no LLGo tables".into()),
+        Kind::OtherElf => Images::Skip(OTHER_ELF.into()),
         Kind::MachO64 => match macho::MachOImage::parse(data) {
             Ok(image) => Images::List(vec![(0, Box::new(image))]),
             Err(elf::NotOurs::Skip(why)) => Images::Skip(why),
