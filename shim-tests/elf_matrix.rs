@@ -12,6 +12,8 @@
 
 mod support;
 
+use std::process::Command;
+
 use std::path::Path;
 
 use support::*;
@@ -53,6 +55,10 @@ fn cell(name: &str, toolchain: Toolchain, opt: Opt, gc_sections: bool) {
 
     if opt == Opt::Lto {
         assert!(census.inline_copies > 0, "LTO left no inline copies: {census:?}");
+        let said = String::from_utf8_lossy(&rewrite.stdout);
+        let removed = number_before(&said, " inline copies")
+            .unwrap_or_else(|| panic!("rewrite does not report inline copies: {said}"));
+        assert!(removed > 0, "rewrite removed no inline copies: {said}");
     }
     let lld = matches!(toolchain, Toolchain::ClangLld | Toolchain::Aarch64ClangLld);
     if gc_sections && lld {
@@ -65,6 +71,14 @@ fn cell(name: &str, toolchain: Toolchain, opt: Opt, gc_sections: bool) {
         assert!(table.facts.symbols.contains_key("pkg0.U0"), "pkg0.U0 missing without gc");
     }
 
+    println!(
+        "{name}: entry {} B, stub {} B, {} rows, {} buckets, blob {} B; {census:?}",
+        table.facts.entry.bytes.len(),
+        table.facts.stub.bytes.len(),
+        table.rows.len(),
+        table.buckets,
+        table.need
+    );
     assert_second_rewrite_is_noop(exe);
 }
 
@@ -72,18 +86,26 @@ fn cell(name: &str, toolchain: Toolchain, opt: Opt, gc_sections: bool) {
 /// census (inline copies and clone-suffixed owners may be split differently).
 fn check_stats(json: &str, census: &Census) {
     let get = |key: &str| {
-        json_u64(json, key).unwrap_or_else(|| panic!("inspect --json lacks \"{key}\":\n{json}"))
-            as usize
+        json_u64(json, &["records", key])
+            .unwrap_or_else(|| panic!("inspect --json lacks \"{key}\":\n{json}")) as usize
     };
-    assert_eq!(get("entry_records"), census.entry_records, "entry records\n{json}");
-    assert_eq!(get("stub_records"), census.stub_records, "stub records\n{json}");
+    // Keys of the "records" object of `inspect --json` (schema 1).
+    assert_eq!(get("entry"), census.entry_records, "entry records\n{json}");
+    assert_eq!(get("stub"), census.stub_records, "stub records\n{json}");
     assert_eq!(get("no_owner"), census.no_owner, "records without owner\n{json}");
-    let clones = json_u64(json, "clone_suffixed").unwrap_or(0) as usize;
+    let clones = json_u64(json, &["records", "clone_suffixed"]).unwrap_or(0) as usize;
     assert_eq!(
         get("inline_copies") + clones,
         census.inline_copies + census.clone_suffixed,
         "inline copies (+ clone-suffixed owners)\n{json}"
     );
+}
+
+/// The number just before `suffix` in `text` ("..., 145 inline copies, ...").
+fn number_before(text: &str, suffix: &str) -> Option<u64> {
+    let head = &text[..text.find(suffix)?];
+    let digits = head.len() - head.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+    head[head.len() - digits..].parse().ok()
 }
 
 fn assert_second_rewrite_is_noop(exe: &Path) {
@@ -153,6 +175,14 @@ fn spill(name: &str, toolchain: Toolchain) {
     assert!(table.need > table.facts.entry.bytes.len(), "the blob would have fit in place");
     assert_eq!(&objdump_head(exe, "llgo_funcinfo_entry")[..8], b"LLGOFTB2");
     assert_eq!(&objdump_head(exe, "llgo_funcinfo_stubsite")[..8], b"LLGOFTB1");
+    println!(
+        "{name}: entry {} B, stub {} B, {} rows, {} buckets, blob {} B",
+        table.facts.entry.bytes.len(),
+        table.facts.stub.bytes.len(),
+        table.rows.len(),
+        table.buckets,
+        table.need
+    );
     assert_second_rewrite_is_noop(exe);
 }
 
@@ -206,24 +236,70 @@ fn retain_meta_x86_lld() {
 /// leave a table that the runtime adopts and then misreads: either it writes a table that the
 /// run-time check accepts, or it leaves the program without a table.
 #[test]
-fn retain_meta_mold_is_never_wrong() {
+fn retain_meta_mold_splits_the_entry_section_and_still_rewrites() {
     let spec = FixtureSpec { retain_meta: true, ..FixtureSpec::MATRIX };
     let dir = scratch_dir("elf_matrix/retain_meta_mold");
     let built = build_fixture(&dir, &spec, Toolchain::Mold, Opt::O1, false);
-    let original = std::fs::read(&built.exe).expect("reading the link output");
+    // mold really does split the section (otherwise this test proves nothing).
+    let readelf =
+        checked(Command::new(require_tool("llvm-readelf-19")).arg("-S").arg(&built.exe), "readelf");
+    let count = String::from_utf8_lossy(&readelf.stdout).matches(" llgo_funcinfo_entry ").count();
+    assert_eq!(count, 2, "mold kept one llgo_funcinfo_entry section");
     let rewrite = llgo_ld(["rewrite".as_ref(), built.exe.as_os_str()]);
+    assert!(rewrite.status.success(), "{}", show(&rewrite));
+    assert!(String::from_utf8_lossy(&rewrite.stdout).contains("rewritten"), "{}", show(&rewrite));
+    let verify = llgo_ld(["verify".as_ref(), built.exe.as_os_str()]);
+    assert!(verify.status.success(), "{}", show(&verify));
     let run = run_program(&built.exe, built.arch);
-    match run.status.code() {
-        Some(RTCHECK_OK) => assert!(rewrite.status.success(), "{}", show(&rewrite)),
-        Some(RTCHECK_NO_TABLE) => assert!(
-            std::fs::read(&built.exe).expect("reading again") == original,
-            "no table adopted, but the file changed\n{}",
-            show(&rewrite)
-        ),
-        _ => panic!(
-            "the runtime rejects or misreads the table\nrewrite: {}\nprogram: {}",
-            show(&rewrite),
-            show(&run)
-        ),
-    }
+    assert_eq!(run.status.code(), Some(RTCHECK_OK), "{}", show(&run));
+}
+
+/// The run-time check proves something only if it can fail: corrupt correct tables and watch it
+/// name the function (wrong funcIndex) or refuse the table (count bound, redirect target).
+#[test]
+fn rtcheck_catches_wrong_tables() {
+    let dir = scratch_dir("elf_matrix/rtcheck_catches_wrong_tables");
+    let built = build_fixture(&dir, &FixtureSpec::MATRIX, Toolchain::ClangLld, Opt::O1, false);
+    let rewrite = llgo_ld(["rewrite".as_ref(), built.exe.as_os_str()]);
+    assert!(rewrite.status.success(), "rewrite\n{}", show(&rewrite));
+    let t = read_table(&built.exe);
+    let good = std::fs::read(&built.exe).expect("reading the rewritten file");
+    let blob = t.facts.entry.offset;
+
+    // Row 10 gets row 11's funcIndex: rtcheck names a function at row 10's address.
+    let mut bad = good.clone();
+    let slot = blob + 32 + 8 * 10 + 4;
+    bad[slot..slot + 4].copy_from_slice(&t.rows[11].1.to_le_bytes());
+    let exe = dir.join("wrong_index");
+    write_executable(&exe, &bad);
+    let run = run_program(&exe, built.arch);
+    assert_eq!(run.status.code(), Some(RTCHECK_WRONG), "{}", show(&run));
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let names: Vec<&String> =
+        t.facts.symbols.iter().filter(|(_, &a)| a == t.rows[10].0).map(|(n, _)| n).collect();
+    assert!(names.iter().any(|n| stdout.contains(&format!("FAIL {n} "))), "{names:?}\n{stdout}");
+
+    // A count beyond 16 x __llgo_funcinfo_count + 1 is refused before any lookup.
+    let mut bad = good.clone();
+    bad[blob + 24..blob + 28].copy_from_slice(&u32::MAX.to_le_bytes());
+    let exe = dir.join("huge_count");
+    write_executable(&exe, &bad);
+    let run = run_program(&exe, built.arch);
+    assert_eq!(run.status.code(), Some(RTCHECK_REJECTED), "{}", show(&run));
+
+    // A redirect whose target is not the stub section is refused.
+    let dir = scratch_dir("elf_matrix/rtcheck_catches_wrong_redirect");
+    let built = build_fixture(&dir, &FixtureSpec::SPILL, Toolchain::ClangLld, Opt::O1, false);
+    let rewrite = llgo_ld(["rewrite".as_ref(), built.exe.as_os_str()]);
+    assert!(rewrite.status.success(), "rewrite\n{}", show(&rewrite));
+    let t = read_table(&built.exe);
+    assert!(t.spilled);
+    let mut bad = std::fs::read(&built.exe).expect("reading the rewritten file");
+    let slot = t.facts.entry.offset + 16;
+    bad[slot..slot + 8].copy_from_slice(&(t.facts.stub.addr + 16).to_le_bytes());
+    let exe = dir.join("wrong_redirect");
+    write_executable(&exe, &bad);
+    let run = run_program(&exe, built.arch);
+    assert_eq!(run.status.code(), Some(RTCHECK_REJECTED), "{}", show(&run));
+    assert!(String::from_utf8_lossy(&run.stdout).contains("redirect target"), "{}", show(&run));
 }

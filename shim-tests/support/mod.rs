@@ -269,6 +269,19 @@ pub fn build_fixture(
     opt: Opt,
     gc_sections: bool,
 ) -> Built {
+    build_fixture_with(dir, spec, toolchain, opt, gc_sections, &[])
+}
+
+/// [`build_fixture`] with extra driver arguments after the usual ones (the last of `-pie` /
+/// `-no-pie` wins, so `&["-fpie", "-pie"]` makes a PIE).
+pub fn build_fixture_with(
+    dir: &Path,
+    spec: &FixtureSpec,
+    toolchain: Toolchain,
+    opt: Opt,
+    gc_sections: bool,
+    extra: &[&str],
+) -> Built {
     let manifest = generate(spec, dir);
     let exe = dir.join("prog");
     let mut sources: Vec<PathBuf> = std::fs::read_dir(dir.join("src"))
@@ -292,6 +305,7 @@ pub fn build_fixture(
     if gc_sections {
         cmd.arg("-Wl,--gc-sections");
     }
+    cmd.args(extra);
     checked(&mut cmd, "fixture link");
     Built { exe, arch: toolchain.arch(), manifest }
 }
@@ -335,11 +349,15 @@ pub fn show(out: &Output) -> String {
     )
 }
 
-/// The unsigned integer value of `"key": N` in a JSON text (no JSON parser among the
-/// dependencies; the keys the tests read are unique within llgo-ld's inspect output).
-pub fn json_u64(json: &str, key: &str) -> Option<u64> {
-    let pat = format!("\"{key}\"");
-    let rest = &json[json.find(&pat)? + pat.len()..];
+/// The unsigned integer at `"k1": ... "k2": N` in a JSON text: each key is searched after the
+/// previous one, so `["records", "entry"]` reads `entry` inside the `records` object (no JSON
+/// parser among the dependencies; llgo-ld's inspect output is small and regular).
+pub fn json_u64(json: &str, path: &[&str]) -> Option<u64> {
+    let mut rest = json;
+    for key in path {
+        let pat = format!("\"{key}\"");
+        rest = &rest[rest.find(&pat)? + pat.len()..];
+    }
     let rest = rest.trim_start().strip_prefix(':')?.trim_start();
     let end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
     rest[..end].parse().ok()
@@ -353,6 +371,8 @@ pub const MAGIC_REDIRECT: u64 = 0x3242_5446_4F47_4C4C; // "LLGOFTB2"
 /// A section's address and file bytes.
 pub struct Section {
     pub addr: u64,
+    /// File offset of the section's first byte.
+    pub offset: usize,
     pub bytes: Vec<u8>,
 }
 
@@ -399,7 +419,11 @@ pub fn read_elf(exe: &Path) -> ElfFacts {
     let section = |name: &str| {
         let sh = header(name);
         let off = sh.sh_offset as usize;
-        Section { addr: sh.sh_addr, bytes: data[off..off + sh.sh_size as usize].to_vec() }
+        Section {
+            addr: sh.sh_addr,
+            offset: off,
+            bytes: data[off..off + sh.sh_size as usize].to_vec(),
+        }
     };
     let text = header(".text");
     let (text_start, text_end) = (text.sh_addr, text.sh_addr + text.sh_size);
@@ -605,4 +629,12 @@ pub fn objdump_head(exe: &Path, section: &str) -> Vec<u8> {
             (0..w.len()).step_by(2).map(move |i| u8::from_str_radix(&w[i..i + 2], 16).expect("hex"))
         })
         .collect()
+}
+
+/// Writes `bytes` as an executable file (for corrupted copies of a program).
+pub fn write_executable(path: &Path, bytes: &[u8]) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, bytes).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+        .unwrap_or_else(|e| panic!("chmod {}: {e}", path.display()));
 }
