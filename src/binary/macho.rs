@@ -462,9 +462,9 @@ impl<'data> Image<'data> for MachOImage<'data> {
         self.signature.is_some()
     }
 
-    fn sign(&self, patched: &[u8], changed: &[Edit]) -> Result<Vec<Edit>> {
-        match self.parsed_signature(patched)? {
-            Some(sig) => codesign::rehash(&sig, patched, changed),
+    fn sign(&self, changed: &[Edit]) -> Result<Vec<Edit>> {
+        match self.parsed_signature(self.data)? {
+            Some(sig) => codesign::rehash(&sig, self.data, changed),
             None => Ok(Vec::new()),
         }
     }

@@ -153,22 +153,25 @@ fn code_directory(
     })
 }
 
-/// Edits that bring every code slot of every CodeDirectory up to date for the pages of
-/// `patched` that `changed` touches (the edits already planned). `patched` is the image with
-/// those edits applied; the signature's own bytes are never among them.
-pub fn rehash(sig: &Signature, patched: &[u8], changed: &[Edit]) -> Result<Vec<Edit>> {
+/// Edits that bring every code slot of every CodeDirectory up to date for the pages that
+/// `changed` (the edits already planned: sorted, non-overlapping, never inside the signature)
+/// touches. `original` is the image before them; each changed page is hashed from a copy of its
+/// original bytes with the overlapping edits laid over it, so the image is never copied whole.
+pub fn rehash(sig: &Signature, original: &[u8], changed: &[Edit]) -> Result<Vec<Edit>> {
     let mut out = Vec::new();
+    for e in changed {
+        if e.end() > sig.offset && e.offset < sig.offset.saturating_add(sig.size) {
+            return Err(malformed!(
+                "internal: an edit at {:#x} overlaps the code signature",
+                e.offset
+            ));
+        }
+    }
     for cd in &sig.directories {
         let mut pages: Vec<u64> = Vec::new();
         for e in changed {
             if e.offset >= cd.code_limit || e.bytes.is_empty() {
                 continue;
-            }
-            if e.end() > sig.offset && e.offset < sig.offset + sig.size {
-                return Err(malformed!(
-                    "internal: an edit at {:#x} overlaps the code signature",
-                    e.offset
-                ));
             }
             let first = e.offset / cd.page_size;
             let last = (e.end().min(cd.code_limit) - 1) / cd.page_size;
@@ -178,16 +181,33 @@ pub fn rehash(sig: &Signature, patched: &[u8], changed: &[Edit]) -> Result<Vec<E
         pages.dedup();
         for i in pages {
             let (start, end) = cd.page(i);
-            let page = bytes::slice(patched, start, end - start, "signed page")?;
+            let mut page = bytes::slice(original, start, end - start, "signed page")?.to_vec();
+            overlay(&mut page, start, changed);
             let slot = cd.slots_offset + i * cd.hash_size;
-            let old = bytes::slice(patched, slot, cd.hash_size, "code slot")?;
-            let new = cd.hash_type.digest(page);
+            let old = bytes::slice(original, slot, cd.hash_size, "code slot")?;
+            let new = cd.hash_type.digest(&page);
             if old != new.as_slice() {
                 out.push(Edit { offset: slot, bytes: new });
             }
         }
     }
     Ok(out)
+}
+
+/// Lays the parts of `edits` (sorted by offset) that fall into `buf`, which holds the image
+/// bytes from `start`, over it.
+fn overlay(buf: &mut [u8], start: u64, edits: &[Edit]) {
+    let end = start + buf.len() as u64;
+    let first = edits.partition_point(|e| e.end() <= start);
+    for e in edits[first..].iter().take_while(|e| e.offset < end) {
+        let from = e.offset.max(start);
+        let to = e.end().min(end);
+        if from >= to {
+            continue;
+        }
+        let src = &e.bytes[(from - e.offset) as usize..(to - e.offset) as usize];
+        buf[(from - start) as usize..(to - start) as usize].copy_from_slice(src);
+    }
 }
 
 /// Pages whose code slot does not match `data`: `(CodeDirectory offset, page index)`.

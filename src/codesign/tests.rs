@@ -82,7 +82,7 @@ fn adhoc_rehash_touches_only_changed_pages() {
     let mut patched = data.clone();
     patch::apply(&mut patched, &edits).unwrap();
     assert_eq!(stale_pages(&sig, &patched).unwrap(), vec![(off + 20, 1), (off + 20, 2)]);
-    let fix = rehash(&sig, &patched, &edits).unwrap();
+    let fix = rehash(&sig, &data, &edits).unwrap();
     assert_eq!(fix.len(), 2);
     assert_eq!(fix[0].offset, cd.slots_offset + 32);
     patch::apply(&mut patched, &fix).unwrap();
@@ -128,7 +128,7 @@ fn several_code_directories_are_each_rehashed() {
     let edits = vec![Edit { offset: 0x900, bytes: vec![1] }];
     let mut patched = img.clone();
     patch::apply(&mut patched, &edits).unwrap();
-    let fix = rehash(&sig, &patched, &edits).unwrap();
+    let fix = rehash(&sig, &img, &edits).unwrap();
     assert_eq!(fix.len(), 2, "one slot per directory");
     patch::apply(&mut patched, &fix).unwrap();
     assert!(stale_pages(&sig, &patched).unwrap().is_empty());
