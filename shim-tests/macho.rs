@@ -826,3 +826,24 @@ fn corrupted_fixups_never_panic() {
     assert!(refused > 100, "the sweep must hit the chains");
     assert!(start.elapsed() < Duration::from_secs(120), "too slow: a near-hang?");
 }
+
+/// The sections in `__DATA_CONST` (found by name), right after `__got` in the same page: the
+/// last `__got` bind is the predecessor of removed nodes, so its `next` field is an edit.
+#[test]
+fn sections_in_data_const_after_got() {
+    let fx = build("data_const_arm64", "arm64", &["--segment", "__DATA_CONST"], &["-O1"]);
+    let (out, c) = rewrite_and_check(&fx, "data_const_arm64");
+    assert_eq!(c.rows, 11);
+    let (orig, new) = (std::fs::read(&fx.bin).unwrap(), std::fs::read(&out).unwrap());
+    let m = MachO::parse(&orig, 0).unwrap();
+    let (got_addr, got_size, got_off) = goblin_section(&m, "__got");
+    let (entry_addr, _, _) = goblin_section(&m, "__llgo_fie");
+    assert_eq!(got_addr + got_size, entry_addr, "fixture shape: __got right before the entries");
+    let last = (got_off + got_size - 8) as usize;
+    let (a, b) = (u64le(&orig, last), u64le(&new, last));
+    let next_mask = 0xFFFu64 << 51;
+    assert_eq!(a & !next_mask, b & !next_mask, "only the next field of __got's last bind moves");
+    assert_ne!(a & next_mask, b & next_mask, "__got's last bind must now skip to the live slot");
+    // It now points exactly at the live slot 16 bytes into the entry section.
+    assert_eq!((b >> 51) & 0xFFF, (8 + 16) / 4);
+}

@@ -135,6 +135,43 @@ pub struct ChainedFixups<'data> {
     pub image_base: u64,
 }
 
+/// The `LC_DYLD_CHAINED_FIXUPS` data with its place in the file: reads inside it are checked
+/// against its end, and errors name the absolute file offset.
+#[derive(Clone, Copy)]
+struct Blob<'data> {
+    bytes: &'data [u8],
+    /// File offset of `bytes[0]` in the image.
+    at: u64,
+}
+
+impl<'data> Blob<'data> {
+    fn slice(&self, off: u64, len: u64, what: &str) -> Result<&'data [u8]> {
+        bytes::slice(self.bytes, off, len, what).map_err(|_| {
+            malformed!(
+                "{what} at file offset {:#x} (+{len:#x}) lies past the end of the \
+                 LC_DYLD_CHAINED_FIXUPS data (file offset {:#x}, {:#x} bytes)",
+                self.at.saturating_add(off),
+                self.at,
+                self.bytes.len()
+            )
+        })
+    }
+
+    fn u16(&self, off: u64, what: &str) -> Result<u16> {
+        let b = self.slice(off, 2, what)?;
+        Ok(u16::from_le_bytes([b[0], b[1]]))
+    }
+
+    fn u32(&self, off: u64, what: &str) -> Result<u32> {
+        let b = self.slice(off, 4, what)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn u64(&self, off: u64, what: &str) -> Result<u64> {
+        Ok(u64::from(self.u32(off, what)?) | (u64::from(self.u32(off + 4, what)?) << 32))
+    }
+}
+
 /// Raw `dyld_chained_fixups_header` fields.
 struct Header {
     starts_offset: u32,
@@ -155,9 +192,10 @@ impl<'data> ChainedFixups<'data> {
         segments: &[Segment],
         image_base: u64,
     ) -> Result<Self> {
-        let blob = bytes::slice(data, dataoff, datasize, "LC_DYLD_CHAINED_FIXUPS data")?;
+        let bytes = bytes::slice(data, dataoff, datasize, "LC_DYLD_CHAINED_FIXUPS data")?;
+        let blob = Blob { bytes, at: dataoff };
         let what = "dyld_chained_fixups_header";
-        let field = |i: u64| bytes::u32_le(blob, 4 * i, what);
+        let field = |i: u64| blob.u32(4 * i, what);
         let version = field(0)?;
         if version != 0 {
             return Err(unsupported!(
@@ -172,28 +210,28 @@ impl<'data> ChainedFixups<'data> {
             imports_format: field(5)?,
             symbols_format: field(6)?,
         };
-        let imports = parse_imports(blob, dataoff, &header)?;
+        let imports = parse_imports(blob, &header)?;
         let mut fixups =
             ChainedFixups { imports, segments: Vec::new(), nodes: BTreeMap::new(), image_base };
-        fixups.parse_starts(data, blob, dataoff, &header, segments)?;
+        fixups.parse_starts(data, blob, &header, segments)?;
         Ok(fixups)
     }
 
     fn parse_starts(
         &mut self,
         data: &'data [u8],
-        blob: &[u8],
-        dataoff: u64,
+        blob: Blob<'_>,
         header: &Header,
         segments: &[Segment],
     ) -> Result<()> {
         let starts = u64::from(header.starts_offset);
         let what = "dyld_chained_starts_in_image";
-        let seg_count = bytes::u32_le(blob, starts, what)?;
+        let dataoff = blob.at;
+        let seg_count = blob.u32(starts, what)?;
         // Each seg_info_offset is 4 bytes: check the count against the blob before using it.
-        bytes::slice(blob, starts + 4, u64::from(seg_count) * 4, what)?;
+        blob.slice(starts + 4, u64::from(seg_count) * 4, what)?;
         for i in 0..u64::from(seg_count) {
-            let info = bytes::u32_le(blob, starts + 4 + 4 * i, what)?;
+            let info = blob.u32(starts + 4 + 4 * i, what)?;
             if info == 0 {
                 continue;
             }
@@ -206,7 +244,7 @@ impl<'data> ChainedFixups<'data> {
                 ));
             };
             let struct_in_blob = starts + u64::from(info);
-            let s = self.parse_segment_starts(blob, dataoff, struct_in_blob, segment)?;
+            let s = self.parse_segment_starts(blob, struct_in_blob, segment)?;
             self.segments.push(s);
         }
         for k in 0..self.segments.len() {
@@ -217,17 +255,16 @@ impl<'data> ChainedFixups<'data> {
 
     fn parse_segment_starts(
         &self,
-        blob: &[u8],
-        dataoff: u64,
+        blob: Blob<'_>,
         at_in_blob: u64,
         segment: &Segment,
     ) -> Result<SegmentStarts> {
         let what = format!("{} dyld_chained_starts_in_segment", segment.name);
-        let file_at = dataoff + at_in_blob;
-        let size = bytes::u32_le(blob, at_in_blob, &what)?;
-        let page_size = u64::from(bytes::u16_le(blob, at_in_blob + 4, &what)?);
-        let pointer_format = bytes::u16_le(blob, at_in_blob + 6, &what)?;
-        let page_count = bytes::u16_le(blob, at_in_blob + 20, &what)?;
+        let file_at = blob.at + at_in_blob;
+        let size = blob.u32(at_in_blob, &what)?;
+        let page_size = u64::from(blob.u16(at_in_blob + 4, &what)?);
+        let pointer_format = blob.u16(at_in_blob + 6, &what)?;
+        let page_count = blob.u16(at_in_blob + 20, &what)?;
         let array = STARTS_IN_SEGMENT_HEADER + 2 * u64::from(page_count);
         if u64::from(size) < array {
             return Err(malformed!(
@@ -235,18 +272,14 @@ impl<'data> ChainedFixups<'data> {
                  of its {page_count} page starts"
             ));
         }
-        let raw = bytes::slice(
-            blob,
-            at_in_blob + STARTS_IN_SEGMENT_HEADER,
-            array - STARTS_IN_SEGMENT_HEADER,
-            &what,
-        )
-        .map_err(|_| {
-            malformed!(
-                "{what} at file offset {file_at:#x}: {page_count} page starts run past the \
+        let raw = blob
+            .slice(at_in_blob + STARTS_IN_SEGMENT_HEADER, array - STARTS_IN_SEGMENT_HEADER, &what)
+            .map_err(|_| {
+                malformed!(
+                    "{what} at file offset {file_at:#x}: {page_count} page starts run past the \
                      fixups data"
-            )
-        })?;
+                )
+            })?;
         let page_starts: Vec<u16> =
             raw.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
         if page_size == 0 || page_size % STRIDE != 0 {
@@ -400,7 +433,8 @@ impl<'data> ChainedFixups<'data> {
 }
 
 /// Reads the imports table: count checked against the bytes available before allocating.
-fn parse_imports<'data>(blob: &'data [u8], dataoff: u64, h: &Header) -> Result<Vec<Import<'data>>> {
+fn parse_imports<'data>(blob: Blob<'data>, h: &Header) -> Result<Vec<Import<'data>>> {
+    let dataoff = blob.at;
     if h.imports_count == 0 {
         return Ok(Vec::new());
     }
@@ -424,7 +458,7 @@ fn parse_imports<'data>(blob: &'data [u8], dataoff: u64, h: &Header) -> Result<V
     };
     let table = u64::from(h.imports_offset);
     let len = u64::from(h.imports_count) * entry;
-    bytes::slice(blob, table, len, "chained imports table").map_err(|_| {
+    blob.slice(table, len, "chained imports table").map_err(|_| {
         malformed!(
             "chained imports table at file offset {:#x}: {} imports of {entry} bytes run past the \
              fixups data",
@@ -433,24 +467,23 @@ fn parse_imports<'data>(blob: &'data [u8], dataoff: u64, h: &Header) -> Result<V
         )
     })?;
     let pool = u64::from(h.symbols_offset);
-    let pool_len = (blob.len() as u64).saturating_sub(pool);
+    let pool_len = (blob.bytes.len() as u64).saturating_sub(pool);
     let mut out = Vec::with_capacity(h.imports_count as usize);
     for i in 0..u64::from(h.imports_count) {
         let at = table + i * entry;
         let what = "chained import";
         let (lib_ordinal, weak, name_offset, addend) = match h.imports_format {
             3 => {
-                let w = bytes::u64_le(blob, at, what)?;
+                let w = blob.u64(at, what)?;
                 let lib = (w & 0xFFFF) as u16;
                 let lib = if lib >= 0xFFF0 { i32::from(lib as i16) } else { i32::from(lib) };
-                (lib, (w >> 16) & 1 == 1, w >> 32, bytes::u64_le(blob, at + 8, what)? as i64)
+                (lib, (w >> 16) & 1 == 1, w >> 32, blob.u64(at + 8, what)? as i64)
             }
             f => {
-                let w = bytes::u32_le(blob, at, what)?;
+                let w = blob.u32(at, what)?;
                 let lib = (w & 0xFF) as u8;
                 let lib = if lib >= 0xF0 { i32::from(lib as i8) } else { i32::from(lib) };
-                let addend =
-                    if f == 2 { i64::from(bytes::u32_le(blob, at + 4, what)? as i32) } else { 0 };
+                let addend = if f == 2 { i64::from(blob.u32(at + 4, what)? as i32) } else { 0 };
                 (lib, (w >> 8) & 1 == 1, u64::from(w >> 9), addend)
             }
         };
@@ -462,13 +495,14 @@ fn parse_imports<'data>(blob: &'data [u8], dataoff: u64, h: &Header) -> Result<V
                 dataoff + pool
             ));
         }
-        let name = bytes::c_str(blob, pool + name_offset, "chained import name").map_err(|_| {
-            malformed!(
+        let name =
+            bytes::c_str(blob.bytes, pool + name_offset, "chained import name").map_err(|_| {
+                malformed!(
                 "chained import {i} at file offset {:#x}: name at pool offset {name_offset:#x} is \
                  not terminated",
                 dataoff + at
             )
-        })?;
+            })?;
         let library = match lib_ordinal {
             0 | -1 | -3 => Library::ThisImage,
             _ => Library::Elsewhere,
@@ -495,6 +529,18 @@ mod tests {
 
     /// A file with one 0x1000-byte data segment at 0x1000 and a fixups blob at 0x2000.
     fn image(page_start: u16, words: &[(u64, u64)], imports: &[u32], names: &[u8]) -> Vec<u8> {
+        let raw: Vec<u8> = imports.iter().flat_map(|i| i.to_le_bytes()).collect();
+        image_fmt(page_start, words, 1, &raw, imports.len() as u32, names)
+    }
+
+    fn image_fmt(
+        page_start: u16,
+        words: &[(u64, u64)],
+        format: u32,
+        imports: &[u8],
+        count: u32,
+        names: &[u8],
+    ) -> Vec<u8> {
         let mut d = vec![0u8; 0x3000];
         for &(off, w) in words {
             d[off as usize..off as usize + 8].copy_from_slice(&w.to_le_bytes());
@@ -504,8 +550,8 @@ mod tests {
         let seg_starts = 8u32; // relative to starts
         let starts_len = 8 + 24;
         let imports_off = starts + starts_len;
-        let symbols_off = imports_off + 4 * imports.len() as u32;
-        for v in [0, starts, imports_off, symbols_off, imports.len() as u32, 1, 0] {
+        let symbols_off = imports_off + imports.len() as u32;
+        for v in [0, starts, imports_off, symbols_off, count, format, 0] {
             blob.extend_from_slice(&u32::to_le_bytes(v));
         }
         blob.extend_from_slice(&1u32.to_le_bytes());
@@ -517,9 +563,7 @@ mod tests {
         blob.extend_from_slice(&0u32.to_le_bytes());
         blob.extend_from_slice(&1u16.to_le_bytes());
         blob.extend_from_slice(&page_start.to_le_bytes());
-        for i in imports {
-            blob.extend_from_slice(&i.to_le_bytes());
-        }
+        blob.extend_from_slice(imports);
         blob.extend_from_slice(names);
         d[0x2000..0x2000 + blob.len()].copy_from_slice(&blob);
         d
@@ -542,6 +586,33 @@ mod tests {
         assert_eq!(f.imports[0].lib_ordinal, -3);
         assert_eq!(f.imports[0].name, b"_f");
         assert_eq!(f.segments[0].pages, vec![vec![0x1010, 0x1018]]);
+    }
+
+    #[test]
+    fn import_formats_2_and_3_carry_addends_and_wide_ordinals() {
+        // Format 2: {lib -1 (0xff), weak, name 1} + i32 addend -8.
+        let mut raw = (0xffu32 | (1 << 8) | (1 << 9)).to_le_bytes().to_vec();
+        raw.extend_from_slice(&(-8i32).to_le_bytes());
+        let d = image_fmt(0xFFFF, &[], 2, &raw, 1, b"\0_g\0");
+        let f = parse(&d).unwrap();
+        let i = f.imports[0];
+        assert_eq!((i.lib_ordinal, i.weak, i.addend, i.name), (-1, true, -8, &b"_g"[..]));
+        assert_eq!(i.library, Library::ThisImage);
+        // Format 3: {lib -2 (0xfffe, flat: elsewhere), name 1} + u64 addend 0x1234.
+        let mut raw = (0xfffeu64 | (1 << 32)).to_le_bytes().to_vec();
+        raw.extend_from_slice(&0x1234u64.to_le_bytes());
+        let d = image_fmt(0xFFFF, &[], 3, &raw, 1, b"\0_g\0");
+        let f = parse(&d).unwrap();
+        let i = f.imports[0];
+        assert_eq!((i.lib_ordinal, i.addend, i.library), (-2, 0x1234, Library::Elsewhere));
+        // A dylib ordinal is elsewhere too; compressed names and unknown formats are refused.
+        let d = image(0xFFFF, &[], &[1 | (1 << 9)], b"\0_g\0");
+        assert_eq!(parse(&d).unwrap().imports[0].library, Library::Elsewhere);
+        let d = image_fmt(0xFFFF, &[], 4, &[0; 4], 1, b"\0");
+        assert!(parse(&d).unwrap_err().message().contains("imports_format 4"));
+        let mut d = image(0xFFFF, &[], &[0xfd], b"\0");
+        d[0x2000 + 24] = 1; // symbols_format
+        assert!(parse(&d).unwrap_err().message().contains("symbols_format 1"));
     }
 
     #[test]
