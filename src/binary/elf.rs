@@ -280,8 +280,16 @@ impl<'data> Image<'data> for ElfImage<'data> {
     fn symbol_address(&self, name: &[u8]) -> Option<u64> {
         [elf::SHT_SYMTAB, elf::SHT_DYNSYM].into_iter().find_map(|kind| {
             let table = self.symtab(kind).ok()?;
+            // Compare in the raw string table: a name is a match when it starts at st_name and a
+            // NUL follows, so no other name needs its length measured (100k+ symbols).
+            let strings = self.sections.section(table.string_section()).ok()?;
+            let strings = strings.data(LE, self.data).ok()?;
             table.iter().find_map(|sym| {
-                let hit = !sym.is_undefined(LE) && table.symbol_name(LE, sym).ok()? == name;
+                let at = sym.st_name(LE) as usize;
+                let candidate = strings.get(at..at.checked_add(name.len() + 1)?)?;
+                let hit = candidate.last() == Some(&0)
+                    && candidate.starts_with(name)
+                    && !sym.is_undefined(LE);
                 hit.then(|| sym.st_value(LE))
             })
         })
