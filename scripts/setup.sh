@@ -33,7 +33,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 # Tools the tests call by these exact names.
-for tool in clang-19 ld.lld-19 ld64.lld-19 llvm-objdump-19 llvm-objcopy-19 llvm-lipo-19 \
+for tool in clang-19 ld.lld-19 ld64.lld-19 llvm-objdump-19 llvm-objcopy-19 llvm-lipo-19 llvm-otool-19 \
             llvm-readelf-19 mold ld.bfd ld.gold gcc aarch64-linux-gnu-gcc qemu-aarch64 \
             cmake hyperfine unshare python3; do
   command -v "$tool" >/dev/null || { echo "setup.sh: $tool still missing after install" >&2; exit 1; }

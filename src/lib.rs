@@ -3,6 +3,7 @@
 
 pub mod binary;
 pub mod cli;
+pub mod codesign;
 pub mod error;
 pub mod extract;
 pub mod image;

@@ -142,9 +142,9 @@ fn plan_one(image: &dyn Image<'_>) -> Result<std::result::Result<(Vec<Edit>, Sum
     edits.push(Edit { offset: s.stub.offset, bytes: plan.layout.stub });
     patch::normalize(&mut edits, image.data().len() as u64)?;
     if image.is_signed() {
-        let mut patched = image.data().to_vec();
-        patch::apply(&mut patched, &edits)?;
-        edits.extend(image.sign(&patched)?);
+        // The signer reads the changed pages through the edits: no copy of the whole image.
+        let signing = image.sign(&edits)?;
+        edits.extend(signing);
         patch::normalize(&mut edits, image.data().len() as u64)?;
     }
     Ok(Ok((edits, plan.summary)))

@@ -58,23 +58,54 @@ impl Record {
 }
 
 /// The symbol index: `(symbolID, funcIndex)` sorted by strictly ascending id.
+///
+/// Lookups go through an open-addressing table instead of a binary search: ids are FNV hashes
+/// (uniform already) and a 100k-entry binary search costs a cache miss per step, which was the
+/// largest part of building a large table.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SymbolIndex {
     entries: Vec<(u64, u32)>,
+    /// `1 + position in entries`, 0 for an empty slot; length a power of two, at most half full.
+    slots: Vec<u32>,
 }
 
 impl SymbolIndex {
     /// Fails (returning the position of the first offender) unless ids ascend strictly.
     pub fn new(entries: Vec<(u64, u32)>) -> Result<Self, usize> {
-        match entries.windows(2).position(|w| w[0].0 >= w[1].0) {
-            Some(i) => Err(i + 1),
-            None => Ok(SymbolIndex { entries }),
+        if let Some(i) = entries.windows(2).position(|w| w[0].0 >= w[1].0) {
+            return Err(i + 1);
         }
+        let size = (entries.len() * 2).next_power_of_two().max(2);
+        let mut slots = vec![0u32; size];
+        for (pos, &(id, _)) in entries.iter().enumerate() {
+            let mut i = Self::home(id, size);
+            while slots[i] != 0 {
+                i = (i + 1) & (size - 1);
+            }
+            slots[i] = pos as u32 + 1;
+        }
+        Ok(SymbolIndex { entries, slots })
+    }
+
+    fn home(id: u64, size: usize) -> usize {
+        // Fibonacci hashing spreads any id pattern over the table.
+        (id.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as usize & (size - 1)
     }
 
     pub fn func_index(&self, id: u64) -> Option<u32> {
-        let i = self.entries.binary_search_by_key(&id, |e| e.0).ok()?;
-        Some(self.entries[i].1)
+        let size = self.slots.len();
+        if size == 0 {
+            return None;
+        }
+        let mut i = Self::home(id, size);
+        loop {
+            let slot = self.slots[i] as usize;
+            let (entry_id, func_index) = *self.entries.get(slot.checked_sub(1)?)?;
+            if entry_id == id {
+                return Some(func_index);
+            }
+            i = (i + 1) & (size - 1);
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -137,16 +168,17 @@ pub struct Rows {
 }
 
 /// Functions at one address, with their common extent `[start, end)`. Names and ids live in
-/// flat vectors of [`Owners`] (one allocation for all sets, not two per set).
-#[derive(Clone, Debug)]
+/// flat vectors of [`Owners`] (one allocation for all sets, not two per set); a set's range there
+/// runs from the previous set's end to its own.
+#[derive(Clone, Copy, Debug)]
 struct AliasSet {
     start: u64,
     end: u64,
-    /// Range in `Owners::names`.
-    names: (u32, u32),
-    /// Range in `Owners::ids`: every id under which a record is canonical here (see
-    /// [`is_canonical`]), computed once per set instead of once per record.
-    ids: (u32, u32),
+    /// End of this set's names in `Owners::names`.
+    names_end: u32,
+    /// End of this set's ids in `Owners::ids`: every id under which a record is canonical here
+    /// (see [`is_canonical`]), computed once per set instead of once per record.
+    ids_end: u32,
 }
 
 /// The text symbols grouped into alias sets, sorted by start, for owner lookups.
@@ -162,33 +194,32 @@ pub struct Owners<'a> {
 impl<'a> Owners<'a> {
     pub fn new(symbols: &[TextSymbol<'a>], text_end: u64, style: NameStyle) -> Self {
         let mut sorted = symbols.to_vec();
-        sorted.sort_unstable_by(|a, b| a.addr.cmp(&b.addr).then(a.name.cmp(b.name)));
+        // Stable merge sort: symbol tables come nearly in address order, which it exploits.
+        sorted.sort_by(|a, b| a.addr.cmp(&b.addr).then_with(|| a.name.cmp(b.name)));
         let mut sets: Vec<AliasSet> = Vec::with_capacity(sorted.len());
         let mut names: Vec<&'a [u8]> = Vec::with_capacity(sorted.len());
-        let mut ids: Vec<u64> = Vec::with_capacity(sorted.len() * 2);
-        let mut sizes: Vec<u64> = Vec::with_capacity(sorted.len());
+        let mut ids: Vec<u64> = Vec::with_capacity(sorted.len() + sorted.len() / 4);
         for sym in sorted {
             let same_start = sets.last().is_some_and(|set| set.start == sym.addr);
             if !same_start {
-                let (n, i) = (names.len() as u32, ids.len() as u32);
-                sets.push(AliasSet { start: sym.addr, end: 0, names: (n, n), ids: (i, i) });
-                sizes.push(0);
+                // `end` holds the largest ELF size until the extents are settled below.
+                sets.push(AliasSet { start: sym.addr, end: 0, names_end: 0, ids_end: 0 });
             } else if names.last() == Some(&sym.name) {
                 continue;
             }
-            let (Some(set), Some(size)) = (sets.last_mut(), sizes.last_mut()) else { continue };
-            *size = (*size).max(sym.size);
+            let Some(set) = sets.last_mut() else { continue };
+            set.end = set.end.max(sym.size);
             names.push(sym.name);
-            ids.extend(ids_of(sym.name, style));
-            set.names.1 = names.len() as u32;
-            set.ids.1 = ids.len() as u32;
+            push_ids(sym.name, style, &mut ids);
+            set.names_end = names.len() as u32;
+            set.ids_end = ids.len() as u32;
         }
         let mut max_end = Vec::with_capacity(sets.len());
         let mut m = 0;
         for i in 0..sets.len() {
             let next = sets.get(i + 1).map_or(text_end.max(sets[i].start), |s| s.start);
             let set = &mut sets[i];
-            set.end = if sizes[i] == 0 { next } else { set.start.saturating_add(sizes[i]) };
+            set.end = if set.end == 0 { next } else { set.start.saturating_add(set.end) };
             m = m.max(set.end);
             max_end.push(m);
         }
@@ -233,14 +264,14 @@ impl<'a> Owners<'a> {
     }
 
     pub fn names(&self, set: usize) -> &[&'a [u8]] {
-        let (a, b) = self.sets[set].names;
-        &self.names[a as usize..b as usize]
+        let from = set.checked_sub(1).map_or(0, |p| self.sets[p].names_end as usize);
+        &self.names[from..self.sets[set].names_end as usize]
     }
 
     /// The ids under which records are canonical in this set.
     pub fn ids(&self, set: usize) -> &[u64] {
-        let (a, b) = self.sets[set].ids;
-        &self.ids[a as usize..b as usize]
+        let from = set.checked_sub(1).map_or(0, |p| self.sets[p].ids_end as usize);
+        &self.ids[from..self.sets[set].ids_end as usize]
     }
 
     /// Is a record with `id` canonical in this set?
@@ -262,12 +293,14 @@ impl<'a> Owners<'a> {
     }
 }
 
-/// The ids a record owned by `name` may carry to be canonical.
-fn ids_of(name: &[u8], style: NameStyle) -> impl Iterator<Item = u64> + '_ {
-    candidates(name, style).flat_map(|c| {
-        let stub = c.strip_prefix(STUB_PREFIX).map(fnv1a);
-        std::iter::once(fnv1a(c)).chain(stub)
-    })
+/// Appends the ids a record owned by `name` may carry to be canonical.
+fn push_ids(name: &[u8], style: NameStyle, out: &mut Vec<u64>) {
+    for c in candidates(name, style) {
+        out.push(fnv1a(c));
+        if let Some(target) = c.strip_prefix(STUB_PREFIX) {
+            out.push(fnv1a(target));
+        }
+    }
 }
 
 /// The names under which a symbol may carry `id` (FORMAT.md 2.3).
@@ -281,7 +314,9 @@ pub fn candidates(name: &[u8], style: NameStyle) -> impl Iterator<Item = &[u8]> 
 
 /// Does one of `names` (an alias set) name the function `id` identifies?
 pub fn is_canonical(names: &[&[u8]], id: u64, style: NameStyle) -> bool {
-    names.iter().any(|n| ids_of(n, style).any(|c| c == id))
+    let mut ids = Vec::new();
+    names.iter().for_each(|n| push_ids(n, style, &mut ids));
+    ids.contains(&id)
 }
 
 fn has_clone_suffix(name: &[u8]) -> bool {
@@ -333,7 +368,8 @@ pub fn build(input: &Input<'_>) -> Rows {
         }
         rows.push(Row { addr: owners.start(set), func_index });
     }
-    rows.sort_unstable();
+    // Records come mostly in text order: the adaptive stable sort is near linear on that.
+    rows.sort();
     Rows { rows, text_end: input.text_end, stats }
 }
 
