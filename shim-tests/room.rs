@@ -975,10 +975,9 @@ fn macho_entry_sections(exe: &Path) -> Vec<u64> {
         .collect()
 }
 
-/// The Mach-O padding object with ld64.lld-19 directly (the Mach-O rewrite is another branch's;
-/// the end-to-end relink of a Mach-O program is open until it lands): arm64 and x86_64, with
-/// and without `-dead_strip`, the one `__llgo_fie` section grows by exactly the padding, and
-/// `-dead_strip` still drops the unused function's record.
+/// The Mach-O padding object with ld64.lld-19 directly: arm64 and x86_64, with and without
+/// `-dead_strip`, the one `__llgo_fie` section grows by exactly the padding, and `-dead_strip`
+/// still drops the unused function's record.
 #[test]
 fn macho_padding_object_with_ld64_lld() {
     let dir = scratch_dir("room/macho_pad");
@@ -1023,6 +1022,78 @@ fn macho_padding_object_with_ld64_lld() {
             assert_eq!(q, vec![p[0] + size], "{arch} dead_strip={dead_strip}");
             // Three 16-byte records, or two when -dead_strip dropped the unused function's.
             assert_eq!(p[0], if dead_strip { 32 } else { 48 }, "{arch} dead_strip={dead_strip}");
+        }
+    }
+}
+
+/// Mach-O end to end: a program from the Mach-O generator (a closure stub for every function,
+/// 2 KiB of text each, no inline copies) does not fit; through llgo-ld (explicit CC mode,
+/// clang-19 + ld64.lld-19, `-dead_strip`) it is relinked with the padding object, rewritten,
+/// re-signed (arm64) and verified. `__llgo_fie` grows by exactly the reservation, and the
+/// signature's identifier is still the output's name (the second link wrote a file of the same
+/// basename).
+#[test]
+fn macho_relinks_with_room() {
+    let dir = scratch_dir("room/macho");
+    let sdk = fixtures_dir().join("macho/sdk");
+    for arch in ["arm64", "x86_64"] {
+        let case = dir.join(arch);
+        std::fs::create_dir_all(&case).unwrap();
+        let src = case.join("prog.c");
+        checked(
+            Command::new(require_tool("python3"))
+                .arg(fixtures_dir().join("macho/gen.py"))
+                .arg(&src)
+                .arg(case.join("manifest.tsv"))
+                .args(["--funcs", "40", "--stubs", "40", "--helpers", "0", "--filler", "2048"])
+                .args(["--exported", "1", "--unused", "1"]),
+            "macho gen.py",
+        );
+        let line = |out: &Path| -> Vec<OsString> {
+            let mut a: Vec<OsString> = vec![format!("--target={arch}-apple-macos13").into()];
+            a.extend(["-ffreestanding", "-fuse-ld=lld"].map(OsString::from));
+            a.push(format!("--ld-path={}", require_tool("ld64.lld-19").display()).into());
+            a.extend(["-isysroot".into(), sdk.clone().into(), "-Wl,-dead_strip".into()]);
+            a.extend([src.clone().into(), "-o".into(), out.into()]);
+            a
+        };
+        let plain = case.join("plain");
+        checked(Command::new(clang()).args(line(&plain)), "plain Mach-O link");
+        let (outcome, shortfall) = inspect(&plain);
+        assert_eq!(outcome, "does not fit");
+        let shortfall = shortfall.unwrap();
+        let first = macho_entry_sections(&plain);
+        assert_eq!(first.len(), 1);
+        // 40 functions and 1 exported one with a record each, the zero row, three meta rows;
+        // -dead_strip dropped the unused function's record.
+        assert_eq!(first[0], 16 * (41 + 4));
+
+        let out = case.join(format!("room-macho-{arch}"));
+        let (tmp, log) = (case.join("tmp"), case.join("llgo-ld.log"));
+        std::fs::create_dir_all(&tmp).unwrap();
+        let run = Command::new(llgo_ld_exe())
+            .arg(clang())
+            .args(line(&out))
+            .env("TMPDIR", &tmp)
+            .env("LLGO_LD_LOG_FILE", &log)
+            .output()
+            .unwrap();
+        assert!(run.status.success() && run.stderr.is_empty(), "{}", show(&run));
+        let info = log_line(&log);
+        assert!(info.contains("relink=yes") && info.contains("outcome=\"rewritten\""), "{info}");
+        let reserved = reserved_of(&info);
+        let second = macho_entry_sections(&out);
+        assert_growth(first[0], second[0], shortfall, reserved);
+        assert_empty_dir(&tmp);
+        let verify = llgo_ld(["verify".as_ref(), out.as_os_str()]);
+        assert!(verify.status.success(), "{}", show(&verify));
+        if arch == "arm64" {
+            let data = std::fs::read(&out).unwrap();
+            let name = format!("room-macho-{arch}\0");
+            assert!(
+                data.windows(name.len()).any(|w| w == name.as_bytes()),
+                "the signature identifier is the output's basename"
+            );
         }
     }
 }
