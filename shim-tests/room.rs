@@ -5,12 +5,15 @@
 //! for functions, stub rows for 40-100% of them, a C library between the packages):
 //!
 //! - `gen.py` programs (the shared generator, C with inline asm, `rtcheck` in `main`), compiled
-//!   once per family and linked in a chosen order with a generated C library of ~400 functions
-//!   (~140 KB of text at -O1) between the packages, `--gc-sections` always, `--icf=safe` where
-//!   the linker has it (not ld.bfd);
+//!   once per family and linked in a chosen order with a generated C library of 150 to 500
+//!   functions (up to ~130 KB of text at -O1) between the packages, `--gc-sections` always,
+//!   `--icf=safe` where the linker has it (not ld.bfd);
 //! - assembly programs from [`asm_program`] (tiny functions, built in a second even at 100k
 //!   rows), for the size range and for the layout-shift case whose place on the page is set to
 //!   the byte.
+//!
+//! Mach-O: the padding object with ld64.lld-19 directly, and one program from the Mach-O
+//! generator relinked end to end (verified; it cannot run here).
 //!
 //! Every number asserted here is computed from the generator's manifest and independent readers
 //! (llvm-readelf, goblin via `support`), never taken from llgo-ld's own report alone.
