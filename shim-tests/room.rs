@@ -638,6 +638,21 @@ struct Round {
     buckets: u32,
 }
 
+impl std::fmt::Display for Round {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "shortfall {}, reserved {}, entry section {} -> {}, buckets {} -> {}",
+            self.shortfall,
+            self.reserved,
+            self.first_size,
+            self.second_size,
+            self.first_buckets,
+            self.buckets
+        )
+    }
+}
+
 /// The plain link takes no table ([`assert_does_not_fit`]); the same link through llgo-ld
 /// (`via`, with `ld`) exits 0 with the plain link's (empty) stdout and stderr, runs the real
 /// linker exactly twice, logs the relink and the reservation, leaves no scratch files, and
@@ -691,11 +706,7 @@ fn family_relinks_with_room_lld_bfd_mold() {
         for ld in [Ld::Lld, Ld::Bfd, Ld::Mold] {
             for via in [Via::Cc, Via::LdPath] {
                 let r = relink_round(&dir.join(format!("{name}-{ld:?}-{via:?}")), &o, ld, via);
-                let _ = writeln!(
-                    report,
-                    "{name} {ld:?} {via:?}: shortfall {}, reserved {}, entry {} -> {}, buckets {} -> {}",
-                    r.shortfall, r.reserved, r.first_size, r.second_size, r.first_buckets, r.buckets
-                );
+                let _ = writeln!(report, "{name} {ld:?} {via:?}: {r}");
             }
         }
     }
@@ -718,11 +729,7 @@ fn sizes_from_one_row_to_100k_rows() {
             // rows), 84 bytes of blob (header 32, one row and the sentinel 16, one bucket 36).
             assert_eq!((r.first_size, r.shortfall, r.reserved), (80, 4, 48));
         }
-        let _ = writeln!(
-            report,
-            "{rows} rows: shortfall {}, reserved {}, entry {} -> {}, buckets {} -> {}",
-            r.shortfall, r.reserved, r.first_size, r.second_size, r.first_buckets, r.buckets
-        );
+        let _ = writeln!(report, "{rows} rows: {r}");
     }
     std::fs::write(dir.join("report.txt"), &report).unwrap();
     eprint!("{report}");
