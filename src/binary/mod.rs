@@ -3,6 +3,7 @@
 
 pub mod bytes;
 pub mod elf;
+pub mod quick;
 
 use crate::error::Result;
 use crate::image::Image;

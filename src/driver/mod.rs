@@ -1,0 +1,451 @@
+//! The driver shim (SHIM.md sections 1-5): find the real tool, run it with the original
+//! arguments, and when it linked an executable, rewrite that file's function table.
+//!
+//! Phases of one invocation, each a plain function:
+//! 1. [`mode::detect`]: the role, from the basename of `argv[0]` and the first argument.
+//! 2. [`response_file::expand`] + [`args::classify`]: the output, or why there is none (the
+//!    expansion is only read; the real tool gets the original arguments).
+//! 3. [`resolve`]: the real tool (overrides, PATH walk skipping llgo-ld, lld lookup).
+//! 4. [`spawn::Runner::run`]: the link, with signals forwarded; a failed link ends here.
+//! 5. [`post_link`]: identity check, header-only fast path, [`crate::postlink::rewrite_path`],
+//!    the relink seam ([`relink::relink`]) when the table does not fit, STRICT handling.
+//! 6. [`crate::log::link_line`]: one info line.
+
+pub mod args;
+pub mod mode;
+pub mod real_tool;
+pub mod relink;
+pub mod response_file;
+pub mod spawn;
+
+use std::ffi::OsStr;
+use std::ffi::OsString;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use args::Classification;
+use args::Flavour;
+use args::Syntax;
+use mode::Mode;
+use real_tool::RealTool;
+use real_tool::SelfId;
+pub use spawn::Exit;
+use spawn::Invocation;
+use spawn::Runner;
+
+use crate::binary::quick;
+use crate::log::Counts;
+use crate::log::LinkLine;
+use crate::output::Identity;
+use crate::postlink;
+use crate::postlink::Outcome;
+
+/// The environment the driver reads, gathered once (tests build it by hand).
+#[derive(Clone, Debug, Default)]
+pub struct Env {
+    pub path: Option<OsString>,
+    /// `LLGO_LD_CC`, `LLGO_LD_CXX`, `LLGO_LD_LINKER`.
+    pub cc: Option<OsString>,
+    pub cxx: Option<OsString>,
+    pub linker: Option<OsString>,
+    /// `LLGO_PCLNPOST=0`: forward only.
+    pub pclnpost_off: bool,
+    /// `LLGO_LD_STRICT=1`: a failed rewrite is an error.
+    pub strict: bool,
+    /// `LLGO_LD_RESERVE=0`: never relink for room.
+    pub reserve_off: bool,
+    pub cwd: PathBuf,
+}
+
+impl Env {
+    pub fn from_process() -> Env {
+        let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+        Env {
+            path: std::env::var_os("PATH"),
+            cc: var("LLGO_LD_CC"),
+            cxx: var("LLGO_LD_CXX"),
+            linker: var("LLGO_LD_LINKER"),
+            pclnpost_off: var("LLGO_PCLNPOST").is_some_and(|v| v == "0"),
+            strict: var("LLGO_LD_STRICT").is_some_and(|v| v != "0"),
+            reserve_off: var("LLGO_LD_RESERVE").is_some_and(|v| v == "0"),
+            cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
+        }
+    }
+}
+
+/// The whole program for a multicall `argv` (`argv[0]` included): tool subcommands or driver.
+pub fn main(argv: Vec<OsString>) -> Exit {
+    let (argv0, rest) = match argv.split_first() {
+        Some((a, r)) => (a.clone(), r.to_vec()),
+        None => (OsString::from("llgo-ld"), Vec::new()),
+    };
+    let me = SelfId::current();
+    let path = std::env::var_os("PATH");
+    let mut is_program = |w: &OsStr| real_tool::find_program(w, path.as_deref(), &me).is_some();
+    let mode = mode::detect(&argv0, rest.first().map(OsString::as_os_str), &mut is_program);
+    if mode == Mode::Tool {
+        let args: Vec<String> = rest.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+        return Exit::Code(crate::cli::run(&args));
+    }
+    crate::log::init();
+    run(&mode, &argv0, &rest, &Env::from_process(), &me, &spawn::ProcessRunner)
+}
+
+/// The resolved real tool plus how to read its command line.
+#[derive(Debug)]
+struct Resolved {
+    tool: RealTool,
+    syntax: Syntax,
+}
+
+/// Splits off the explicit program word; the rest are the user's arguments for the tool.
+fn user_args<'a>(mode: &Mode, args: &'a [OsString]) -> &'a [OsString] {
+    match mode {
+        Mode::Explicit => args.get(1..).unwrap_or_default(),
+        _ => args,
+    }
+}
+
+fn basename(p: &OsStr) -> &OsStr {
+    Path::new(p).file_name().unwrap_or(p)
+}
+
+/// Finds the real tool for `mode` (SHIM.md section 1).
+fn resolve(
+    mode: &Mode,
+    argv0: &OsStr,
+    args: &[OsString],
+    expanded: &[OsString],
+    env: &Env,
+    me: &SelfId,
+) -> Result<Resolved, String> {
+    let path = env.path.as_deref();
+    let no_prefix =
+        |program: PathBuf, argv0: OsString| RealTool { program, argv0, prefix_args: Vec::new() };
+    match mode {
+        Mode::Tool => Err("internal: tool mode has no real tool".into()),
+        Mode::Explicit => {
+            let word = args.first().ok_or("no program named")?;
+            let program = real_tool::find_program(word, path, me)
+                .ok_or_else(|| format!("'{}' not found", word.to_string_lossy()))?;
+            let syntax = match mode::masquerade(&basename(word).to_string_lossy()) {
+                Some(Mode::MasqueradeLinker { flavour }) => Syntax::Linker(flavour),
+                Some(Mode::LlgoLinker { .. }) => Syntax::Linker(Flavour::Lld),
+                _ => Syntax::Driver,
+            };
+            Ok(Resolved { tool: no_prefix(program, word.clone()), syntax })
+        }
+        Mode::Driver { cxx } => {
+            let (var, value) =
+                if *cxx { ("LLGO_LD_CXX", &env.cxx) } else { ("LLGO_LD_CC", &env.cc) };
+            let tool = match value {
+                Some(v) => {
+                    let (program, _, prefix_args) = real_tool::from_override(var, v, path, me)?;
+                    RealTool { program, argv0: argv0.to_owned(), prefix_args }
+                }
+                None => {
+                    let name = basename(argv0);
+                    let program = real_tool::find_program(name, path, me).ok_or_else(|| {
+                        format!(
+                            "no real '{}' on PATH other than llgo-ld itself; set {var}",
+                            name.to_string_lossy()
+                        )
+                    })?;
+                    no_prefix(program, argv0.to_owned())
+                }
+            };
+            Ok(Resolved { tool, syntax: Syntax::Driver })
+        }
+        Mode::MasqueradeLinker { flavour } => {
+            let darwin = flavour.is_darwin() || args::looks_darwin(expanded);
+            if let Some(v) = &env.linker {
+                return from_linker_override(v, argv0, darwin, path, me);
+            }
+            let name = basename(argv0);
+            if let Some(program) = real_tool::find_program(name, path, me) {
+                let argv0 = if real_tool::is_lld(&program) {
+                    real_tool::lld_argv0(darwin)
+                } else {
+                    argv0.to_owned()
+                };
+                let flavour = real_tool::flavour_of(&program, darwin);
+                return Ok(Resolved {
+                    tool: no_prefix(program, argv0),
+                    syntax: Syntax::Linker(flavour),
+                });
+            }
+            if matches!(flavour, Flavour::Lld | Flavour::Ld64) {
+                return find_lld(darwin, path, me);
+            }
+            Err(format!(
+                "no real '{}' on PATH other than llgo-ld itself; set LLGO_LD_LINKER",
+                name.to_string_lossy()
+            ))
+        }
+        Mode::LlgoLinker { darwin } => {
+            let darwin = *darwin || args::looks_darwin(expanded);
+            match &env.linker {
+                Some(v) => from_linker_override(v, argv0, darwin, path, me),
+                None => find_lld(darwin, path, me),
+            }
+        }
+    }
+}
+
+fn from_linker_override(
+    value: &OsStr,
+    argv0: &OsStr,
+    darwin: bool,
+    path: Option<&OsStr>,
+    me: &SelfId,
+) -> Result<Resolved, String> {
+    let (program, word, prefix_args) = real_tool::from_override("LLGO_LD_LINKER", value, path, me)?;
+    let _ = argv0;
+    let argv0 = if real_tool::is_lld(&program) { real_tool::lld_argv0(darwin) } else { word };
+    let flavour = real_tool::flavour_of(&program, darwin);
+    Ok(Resolved { tool: RealTool { program, argv0, prefix_args }, syntax: Syntax::Linker(flavour) })
+}
+
+fn find_lld(darwin: bool, path: Option<&OsStr>, me: &SelfId) -> Result<Resolved, String> {
+    let name = if darwin { "ld64.lld" } else { "ld.lld" };
+    let program = real_tool::find_lld(darwin, path, me).ok_or_else(|| {
+        format!(
+            "no {name} found (tried {name}, {name}-NN on PATH, /usr/lib/llvm-NN/bin/{name}); set \
+             LLGO_LD_LINKER"
+        )
+    })?;
+    tracing::debug!("lld chosen: {}", program.display());
+    let flavour = if darwin { Flavour::Ld64 } else { Flavour::Lld };
+    Ok(Resolved {
+        tool: RealTool { program, argv0: real_tool::lld_argv0(darwin), prefix_args: Vec::new() },
+        syntax: Syntax::Linker(flavour),
+    })
+}
+
+/// Runs one driver invocation (every mode but [`Mode::Tool`]) with `runner`.
+pub fn run(
+    mode: &Mode,
+    argv0: &OsStr,
+    args: &[OsString],
+    env: &Env,
+    me: &SelfId,
+    runner: &dyn Runner,
+) -> Exit {
+    let mut line = LinkLine { mode: mode.name(), ..LinkLine::default() };
+    let start = Instant::now();
+    if me.chain.len() >= real_tool::MAX_CHAIN {
+        let msg = format!(
+            "{} nested llgo-ld invocations ({}): a loop between llgo-ld and a real tool?",
+            me.chain.len(),
+            real_tool::CHAIN_VAR
+        );
+        return fail_early(&mut line, &msg, 127);
+    }
+    let user = user_args(mode, args);
+    let expanded = response_file::expand(user, &mut response_file::load_from_disk);
+    let resolved = match resolve(mode, argv0, args, &expanded, env, me) {
+        Ok(r) => r,
+        Err(msg) => return fail_early(&mut line, &msg, 127),
+    };
+    line.tool = resolved.tool.program.display().to_string();
+    let class = args::classify(resolved.syntax, &expanded);
+    tracing::debug!("{:?} {:?}: {class:?}", mode, resolved.tool);
+    let output = match &class {
+        Classification::Link { output, .. } => Some(output.clone()),
+        Classification::PassThrough(_) => None,
+    };
+    if let Some(o) = &output {
+        line.output = o.display().to_string();
+    }
+    let before = output.as_deref().and_then(|o| Identity::of(o).ok().flatten());
+    let mut child_args = resolved.tool.prefix_args.clone();
+    child_args.extend_from_slice(user);
+    let inv = Invocation {
+        program: resolved.tool.program.clone(),
+        argv0: resolved.tool.argv0.clone(),
+        args: child_args,
+        env: vec![(OsString::from(real_tool::CHAIN_VAR), me.child_chain())],
+        env_remove: Vec::new(),
+        quiet: false,
+        report_channel: matches!(mode, Mode::Explicit | Mode::Driver { .. }),
+    };
+    let finished = match runner.run(&inv) {
+        Ok(f) => f,
+        Err(e) => {
+            let code = if e.kind() == std::io::ErrorKind::NotFound { 127 } else { 126 };
+            let msg = format!("{}: {e}", resolved.tool.program.display());
+            return fail_early(&mut line, &msg, code);
+        }
+    };
+    if !finished.status.success() {
+        line.outcome = format!("link failed: {:?}", finished.status);
+        finish_line(&mut line, start, false);
+        return finished.status.into();
+    }
+    let Classification::Link { output, from_linker_option } = class else {
+        let Classification::PassThrough(why) = class else { return Exit::Code(0) };
+        line.outcome = format!("skipped: {why}");
+        finish_line(&mut line, start, false);
+        return Exit::Code(0);
+    };
+    if finished.nested_handled {
+        line.outcome = "skipped: a nested llgo-ld handled the link".into();
+        finish_line(&mut line, start, true);
+        return Exit::Code(0);
+    }
+    spawn::report_handled_to_parent();
+    let ctx = PostLink {
+        output: &output,
+        from_linker_option,
+        before,
+        env,
+        tool: &resolved,
+        inv: &inv,
+        runner,
+        mode,
+    };
+    let exit = post_link(&ctx, &mut line);
+    finish_line(&mut line, start, false);
+    exit
+}
+
+fn fail_early(line: &mut LinkLine, msg: &str, code: i32) -> Exit {
+    eprintln!("llgo-ld: error: {msg}");
+    line.outcome = format!("failed: {msg}");
+    crate::log::link_line(line, false);
+    Exit::Code(code)
+}
+
+fn finish_line(line: &mut LinkLine, start: Instant, outer: bool) {
+    line.total = start.elapsed();
+    crate::log::link_line(line, outer);
+}
+
+struct PostLink<'a> {
+    output: &'a Path,
+    from_linker_option: bool,
+    before: Option<Identity>,
+    env: &'a Env,
+    tool: &'a Resolved,
+    inv: &'a Invocation,
+    runner: &'a dyn Runner,
+    mode: &'a Mode,
+}
+
+/// After a successful link: decide, rewrite, maybe relink, apply STRICT.
+fn post_link(ctx: &PostLink<'_>, line: &mut LinkLine) -> Exit {
+    if ctx.env.pclnpost_off {
+        line.outcome = "skipped: LLGO_PCLNPOST=0".into();
+        return Exit::Code(0);
+    }
+    let after = match Identity::of(ctx.output) {
+        Ok(Some(id)) => id,
+        Ok(None) => {
+            line.outcome = "skipped: the link wrote no output".into();
+            return Exit::Code(0);
+        }
+        Err(e) => {
+            line.outcome = format!("skipped: {e}");
+            return Exit::Code(0);
+        }
+    };
+    if ctx.before == Some(after) {
+        line.outcome = "skipped: output not written by this link".into();
+        return Exit::Code(0);
+    }
+    if !after.regular {
+        line.outcome = "skipped: not a regular file".into();
+        return Exit::Code(0);
+    }
+    if let quick::Quick::NoLlgo(why) = quick_check(ctx.output, &after) {
+        line.outcome = format!("skipped: {why}");
+        return Exit::Code(0);
+    }
+    let report = postlink::rewrite_path(ctx.output, Some(after));
+    line.elapsed = report.elapsed;
+    let error = match report.outcome {
+        Outcome::Rewritten(summaries) => {
+            line.counts = Some(Counts::of(&summaries));
+            line.outcome = "rewritten".into();
+            return Exit::Code(0);
+        }
+        Outcome::Skipped(why) => {
+            line.outcome = format!("skipped: {why}");
+            return Exit::Code(0);
+        }
+        Outcome::Failed(e) => e,
+    };
+    let error = match error.shortfall() {
+        Some(shortfall) if !ctx.env.reserve_off => match try_relink(ctx, shortfall, error, line) {
+            Ok(()) => return Exit::Code(0),
+            Err(e) => e,
+        },
+        _ => error,
+    };
+    line.outcome = format!("failed: {error}");
+    if !ctx.env.strict {
+        return Exit::Code(0);
+    }
+    eprintln!("llgo-ld: error: {}: {error}", ctx.output.display());
+    // Remove the output as a failing linker does, unless somebody replaced it meanwhile.
+    if Identity::of(ctx.output).ok().flatten() == Some(after) {
+        let _ = crate::output::remove(ctx.output);
+    }
+    Exit::Code(1)
+}
+
+fn try_relink(
+    ctx: &PostLink<'_>,
+    shortfall: u64,
+    first: crate::error::Error,
+    line: &mut LinkLine,
+) -> Result<(), crate::error::Error> {
+    let style = match ctx.tool.syntax {
+        Syntax::Driver => relink::Style::Driver,
+        Syntax::Linker(f) => relink::Style::Linker(f),
+    };
+    let cwd = ctx.env.cwd.as_path();
+    let output = cwd.join(ctx.output);
+    let req = relink::RelinkRequest {
+        program: &ctx.inv.program,
+        argv0: &ctx.inv.argv0,
+        args: &ctx.inv.args,
+        style,
+        output: &output,
+        output_from_linker_option: ctx.from_linker_option,
+        cwd,
+        shortfall,
+        env: &ctx.inv.env,
+        runner: ctx.runner,
+        mode: ctx.mode.name(),
+    };
+    match relink::relink(&req) {
+        relink::RelinkOutcome::Rewritten { summaries, reserved } => {
+            line.counts = Some(Counts::of(&summaries));
+            line.outcome = "rewritten".into();
+            line.relink = true;
+            line.reserved = reserved;
+            Ok(())
+        }
+        relink::RelinkOutcome::Failed(e) => {
+            line.relink = true;
+            Err(e.context("relink for room"))
+        }
+        relink::RelinkOutcome::NotAttempted(why) => {
+            tracing::debug!("no relink: {why}");
+            Err(first)
+        }
+    }
+}
+
+/// The header-only verdict, reading with `pread` (never the whole file).
+fn quick_check(path: &Path, id: &Identity) -> quick::Quick {
+    let Ok(file) = std::fs::File::open(path) else { return quick::Quick::Maybe };
+    let mut read_at = |off: u64, len: usize| {
+        let mut buf = vec![0u8; len];
+        file.read_exact_at(&mut buf, off).ok().map(|()| buf)
+    };
+    quick::llgo_possible(id.size, &mut read_at)
+}
