@@ -135,15 +135,21 @@ fn resolve(
                 Some(Mode::LlgoLinker { .. }) => Syntax::Linker(Flavour::Lld),
                 _ => Syntax::Driver,
             };
-            Ok(Resolved { tool: no_prefix(program, word.clone()), syntax })
+            let argv0 = if real_tool::is_lld(&program) && syntax != Syntax::Driver {
+                word.clone()
+            } else {
+                real_tool::argv0_for(word, &program, path)
+            };
+            Ok(Resolved { tool: no_prefix(program, argv0), syntax })
         }
         Mode::Driver { cxx } => {
             let (var, value) =
                 if *cxx { ("LLGO_LD_CXX", &env.cxx) } else { ("LLGO_LD_CC", &env.cc) };
             let tool = match value {
                 Some(v) => {
-                    let (program, _, prefix_args) = real_tool::from_override(var, v, path, me)?;
-                    RealTool { program, argv0: argv0.to_owned(), prefix_args }
+                    let (program, word, prefix_args) = real_tool::from_override(var, v, path, me)?;
+                    let argv0 = real_tool::argv0_for(&word, &program, path);
+                    RealTool { program, argv0, prefix_args }
                 }
                 None => {
                     let name = basename(argv0);
@@ -153,7 +159,8 @@ fn resolve(
                             name.to_string_lossy()
                         )
                     })?;
-                    no_prefix(program, argv0.to_owned())
+                    let argv0 = real_tool::argv0_for(name, &program, path);
+                    no_prefix(program, argv0)
                 }
             };
             Ok(Resolved { tool, syntax: Syntax::Driver })
@@ -168,7 +175,7 @@ fn resolve(
                 let argv0 = if real_tool::is_lld(&program) {
                     real_tool::lld_argv0(darwin)
                 } else {
-                    argv0.to_owned()
+                    real_tool::argv0_for(name, &program, path)
                 };
                 let flavour = real_tool::flavour_of(&program, darwin);
                 return Ok(Resolved {
@@ -203,7 +210,11 @@ fn from_linker_override(
 ) -> Result<Resolved, String> {
     let (program, word, prefix_args) = real_tool::from_override("LLGO_LD_LINKER", value, path, me)?;
     let _ = argv0;
-    let argv0 = if real_tool::is_lld(&program) { real_tool::lld_argv0(darwin) } else { word };
+    let argv0 = if real_tool::is_lld(&program) {
+        real_tool::lld_argv0(darwin)
+    } else {
+        real_tool::argv0_for(&word, &program, path)
+    };
     let flavour = real_tool::flavour_of(&program, darwin);
     Ok(Resolved { tool: RealTool { program, argv0, prefix_args }, syntax: Syntax::Linker(flavour) })
 }

@@ -112,11 +112,12 @@ fn path_dirs(path_var: Option<&OsStr>) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Finds `name` like a shell would, skipping llgo-ld: a name with a `/` is taken as a path.
+/// Finds `name` like a shell would, skipping llgo-ld: a name with a `/` is taken as a path
+/// (and refused if it is llgo-ld).
 pub fn find_program(name: &OsStr, path_var: Option<&OsStr>, me: &SelfId) -> Option<PathBuf> {
     if name.as_bytes().contains(&b'/') {
         let p = PathBuf::from(name);
-        return is_executable_file(&p).then_some(p);
+        return (is_executable_file(&p) && !me.is_us(&p)).then_some(p);
     }
     if name.is_empty() {
         return None;
@@ -125,6 +126,32 @@ pub fn find_program(name: &OsStr, path_var: Option<&OsStr>, me: &SelfId) -> Opti
         .into_iter()
         .map(|d| d.join(name))
         .find(|c| is_executable_file(c) && !me.is_us(c))
+}
+
+/// `argv[0]` for a real compiler driver or non-lld linker found for `word`.
+///
+/// Tools derive more than their mode from `argv[0]`: gcc also finds its own installation from
+/// it (searching PATH for a bare name, then resolving symlinks), so a bare `gcc` that PATH
+/// resolves to an llgo-ld symlink makes it look for its plugins next to llgo-ld ("liblto_plugin.so
+/// not found"). So the word is kept only when it is a path or PATH resolves it to the real
+/// program itself; otherwise the real program's path is used, whose basename is the same name in
+/// masquerade mode (the program was found under that name), so name-derived modes (`g++`,
+/// `clang++`, `aarch64-linux-gnu-clang`) are kept.
+pub fn argv0_for(word: &OsStr, program: &Path, path_var: Option<&OsStr>) -> OsString {
+    if word.as_bytes().contains(&b'/') {
+        return word.to_owned();
+    }
+    let first_hit =
+        path_dirs(path_var).into_iter().map(|d| d.join(word)).find(|c| is_executable_file(c));
+    let same = match (first_hit.and_then(|h| h.canonicalize().ok()), program.canonicalize()) {
+        (Some(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if same {
+        word.to_owned()
+    } else {
+        program.as_os_str().to_owned()
+    }
 }
 
 /// Resolves an override value (split like a shell): program and leading arguments.
