@@ -673,13 +673,12 @@ fn a_stale_a_out_is_untouched_by_version_probes() {
     ] {
         // (Not -Wl,-v: ld then goes on linking, fails for want of main and removes a.out,
         // directly as through llgo-ld.)
-        for probe in ["-Wl,--version"] {
+        for probe in ["-Wl,--version", "--version", "-v", "-###"] {
             let res = run(cmd(&program, dir)
                 .env("PATH", path_with(&[&shim]))
                 .env("LLGO_LD_STRICT", "1")
                 .args(&pre)
                 .arg(probe));
-            // (gcc -Wl,-v goes on to link and fails for want of main: that is gcc's answer.)
             assert!(!String::from_utf8_lossy(&res.stderr).contains("llgo-ld"), "{}", res.text());
             let now = fs::metadata(dir.join("a.out")).unwrap();
             assert_eq!(fs::read(dir.join("a.out")).unwrap(), before, "{program:?} {probe}");

@@ -388,6 +388,12 @@ fn post_link(ctx: &PostLink<'_>, line: &mut LinkLine) -> Exit {
         }
         Outcome::Failed(e) => e,
     };
+    // Another process (a concurrent link to the same output) replaced the file meanwhile: its
+    // own llgo-ld handles that version. Not a failure of this one.
+    if Identity::of(ctx.output).ok().flatten() != Some(after) {
+        line.outcome = "skipped: output replaced by another process meanwhile".into();
+        return Exit::Code(0);
+    }
     let error = match error.shortfall() {
         Some(shortfall) if !ctx.env.reserve_off => match try_relink(ctx, shortfall, error, line) {
             Ok(()) => return Exit::Code(0),
@@ -459,4 +465,184 @@ fn quick_check(path: &Path, id: &Identity) -> quick::Quick {
         file.read_exact_at(&mut buf, off).ok().map(|()| buf)
     };
     quick::llgo_possible(id.size, &mut read_at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::spawn::Finished;
+    use super::spawn::MockRunner;
+    use super::spawn::Status;
+    use super::*;
+
+    struct Case {
+        dir: tempfile::TempDir,
+        out: PathBuf,
+    }
+
+    fn case() -> Case {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("prog");
+        Case { dir, out }
+    }
+
+    fn env(c: &Case) -> Env {
+        Env { cwd: c.dir.path().to_path_buf(), ..Env::default() }
+    }
+
+    fn os(v: &[&str]) -> Vec<OsString> {
+        v.iter().map(OsString::from).collect()
+    }
+
+    /// A runner that "links" by writing `bytes` to `out`, then answers `status`.
+    fn linker(out: &Path, bytes: &'static [u8], status: Status) -> MockRunner {
+        let mut m = MockRunner::answering(status);
+        let out = out.to_path_buf();
+        m.effect = Some(Box::new(move |_| std::fs::write(&out, bytes).unwrap()));
+        m
+    }
+
+    fn explicit(c: &Case, extra: &[&str], env: &Env, runner: &MockRunner) -> Exit {
+        let mut args = os(&["/bin/sh"]);
+        args.extend(os(extra));
+        args.extend([OsString::from("-o"), c.out.clone().into_os_string()]);
+        run(&Mode::Explicit, OsStr::new("llgo-ld"), &args, env, &SelfId::default(), runner)
+    }
+
+    /// An ELF64 x86_64 executable header whose section names include the LLGo entry section
+    /// (so the header-only check says "maybe") but whose program headers lie outside the file:
+    /// the full reader fails on it.
+    fn broken_llgo_elf() -> &'static [u8] {
+        static BYTES: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+        BYTES.get_or_init(|| {
+            let names = b"\0llgo_funcinfo_entry\0llgo_funcinfo_stubsite\0.text\0.shstrtab\0";
+            let mut d = vec![0u8; 0x40];
+            d[..7].copy_from_slice(&[0x7f, b'E', b'L', b'F', 2, 1, 1]);
+            d[0x10] = 2; // ET_EXEC
+            d[0x12] = 0x3e; // EM_X86_64
+            d[0x20..0x28].copy_from_slice(&0xffff_0000u64.to_le_bytes()); // e_phoff
+            d[0x36] = 56; // e_phentsize
+            d[0x38] = 1; // e_phnum
+            d.extend_from_slice(names);
+            while d.len() % 8 != 0 {
+                d.push(0);
+            }
+            let shoff = d.len() as u64;
+            d[0x28..0x30].copy_from_slice(&shoff.to_le_bytes());
+            d[0x3a] = 64;
+            d[0x3c] = 2;
+            d[0x3e] = 1;
+            d.extend_from_slice(&[0u8; 64]);
+            let mut strtab = [0u8; 64];
+            strtab[0..4].copy_from_slice(&54u32.to_le_bytes());
+            strtab[4..8].copy_from_slice(&3u32.to_le_bytes()); // SHT_STRTAB
+            strtab[0x18..0x20].copy_from_slice(&0x40u64.to_le_bytes());
+            strtab[0x20..0x28].copy_from_slice(&(names.len() as u64).to_le_bytes());
+            d.extend_from_slice(&strtab);
+            d
+        })
+    }
+
+    #[test]
+    fn the_child_gets_the_original_arguments_and_the_chain_marker() {
+        let c = case();
+        std::fs::write(c.dir.path().join("r.rsp"), "-c x.c").unwrap();
+        let runner = MockRunner::answering(Status::Exited(0));
+        let rsp = format!("@{}", c.dir.path().join("r.rsp").display());
+        let me = SelfId { canonical: None, id: Some((1, 2)), chain: vec![(3, 4)] };
+        let args = os(&["/bin/sh", &rsp, "-o", "x.o"]);
+        let exit = run(&Mode::Explicit, OsStr::new("llgo-ld"), &args, &env(&c), &me, &runner);
+        assert_eq!(exit, Exit::Code(0));
+        let calls = runner.calls.borrow();
+        assert_eq!(calls.len(), 1);
+        assert_eq!(calls[0].program, PathBuf::from("/bin/sh"));
+        assert_eq!(calls[0].argv0, OsString::from("/bin/sh"));
+        assert_eq!(calls[0].args, os(&[&rsp, "-o", "x.o"]), "unexpanded, program word removed");
+        assert_eq!(
+            calls[0].env,
+            vec![(OsString::from("LLGO_LD_CHAIN"), OsString::from("3:4,1:2"))]
+        );
+        assert!(calls[0].report_channel && !calls[0].quiet);
+    }
+
+    #[test]
+    fn a_failed_link_or_a_signal_is_passed_on_and_nothing_is_touched() {
+        let c = case();
+        std::fs::write(&c.out, b"stale").unwrap();
+        let runner = MockRunner::answering(Status::Exited(3));
+        assert_eq!(explicit(&c, &[], &env(&c), &runner), Exit::Code(3));
+        let runner = MockRunner::answering(Status::Signaled(11));
+        assert_eq!(explicit(&c, &[], &env(&c), &runner), Exit::Signal(11));
+        assert_eq!(std::fs::read(&c.out).unwrap(), b"stale");
+    }
+
+    #[test]
+    fn what_is_not_a_fresh_llgo_executable_is_left_alone_even_under_strict() {
+        let strict = |c: &Case| Env { strict: true, ..env(c) };
+        // an output the link did not write (a probe)
+        let c = case();
+        std::fs::write(&c.out, broken_llgo_elf()).unwrap();
+        let runner = MockRunner::answering(Status::Exited(0));
+        assert_eq!(explicit(&c, &["-Wl,--version"], &strict(&c), &runner), Exit::Code(0));
+        assert_eq!(std::fs::read(&c.out).unwrap(), broken_llgo_elf());
+        // no executable: -c
+        let runner = linker(&c.out, b"\x7fELF", Status::Exited(0));
+        assert_eq!(explicit(&c, &["-c"], &strict(&c), &runner), Exit::Code(0));
+        // not an ELF or Mach-O file, decided from the header
+        let runner = linker(&c.out, b"#!/bin/sh\n", Status::Exited(0));
+        assert_eq!(explicit(&c, &[], &strict(&c), &runner), Exit::Code(0));
+        assert_eq!(std::fs::read(&c.out).unwrap(), b"#!/bin/sh\n");
+        // LLGO_PCLNPOST=0
+        let runner = linker(&c.out, broken_llgo_elf(), Status::Exited(0));
+        let off = Env { pclnpost_off: true, ..strict(&c) };
+        assert_eq!(explicit(&c, &[], &off, &runner), Exit::Code(0));
+        assert_eq!(std::fs::read(&c.out).unwrap(), broken_llgo_elf());
+    }
+
+    #[test]
+    fn a_failed_rewrite_is_silent_by_default_and_an_error_under_strict() {
+        let c = case();
+        let runner = linker(&c.out, broken_llgo_elf(), Status::Exited(0));
+        assert_eq!(explicit(&c, &[], &env(&c), &runner), Exit::Code(0));
+        assert_eq!(std::fs::read(&c.out).unwrap(), broken_llgo_elf(), "left as linked");
+        let runner = linker(&c.out, broken_llgo_elf(), Status::Exited(0));
+        let strict = Env { strict: true, ..env(&c) };
+        assert_eq!(explicit(&c, &[], &strict, &runner), Exit::Code(1));
+        assert!(!c.out.exists(), "STRICT removes the output like a failing linker");
+    }
+
+    #[test]
+    fn a_nested_llgo_ld_that_handled_the_link_leaves_nothing_to_do() {
+        let c = case();
+        let runner = linker(&c.out, broken_llgo_elf(), Status::Exited(0));
+        runner.answers.borrow_mut().clear();
+        runner.answers.borrow_mut().push_back(Ok(Finished {
+            status: Status::Exited(0),
+            nested_handled: true,
+            stderr: Vec::new(),
+        }));
+        let strict = Env { strict: true, ..env(&c) };
+        assert_eq!(explicit(&c, &[], &strict, &runner), Exit::Code(0));
+        assert_eq!(std::fs::read(&c.out).unwrap(), broken_llgo_elf());
+    }
+
+    #[test]
+    fn no_real_tool_is_127() {
+        let c = case();
+        let runner = MockRunner::default();
+        let e = Env { path: Some(OsString::from("/nonexistent")), ..env(&c) };
+        let exit = run(
+            &Mode::Driver { cxx: false },
+            OsStr::new("cc"),
+            &[],
+            &e,
+            &SelfId::default(),
+            &runner,
+        );
+        assert_eq!(exit, Exit::Code(127));
+        assert!(runner.calls.borrow().is_empty());
+        let deep = SelfId { chain: vec![(1, 1); real_tool::MAX_CHAIN], ..SelfId::default() };
+        let exit =
+            run(&Mode::Explicit, OsStr::new("llgo-ld"), &os(&["/bin/sh"]), &e, &deep, &runner);
+        assert_eq!(exit, Exit::Code(127), "a chain this deep is a loop");
+    }
 }

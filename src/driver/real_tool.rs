@@ -173,12 +173,37 @@ pub fn from_override(
 
 /// Finds lld of a flavour: the plain name on PATH, then the newest `NAME-NN` on PATH, then
 /// the newest `/usr/lib/llvm-NN/bin/NAME`.
+///
+/// Listing every PATH directory costs more than a millisecond (`/usr/bin` is large), which is
+/// the whole overhead budget of a link, so the versions to look for on PATH come from the
+/// short `/usr/lib` listing (where every packaged LLVM lives); only if that finds nothing are
+/// the PATH directories listed.
 pub fn find_lld(darwin: bool, path_var: Option<&OsStr>, me: &SelfId) -> Option<PathBuf> {
     let name = if darwin { "ld64.lld" } else { "ld.lld" };
     if let Some(p) = find_program(OsStr::new(name), path_var, me) {
         return Some(p);
     }
-    // version -> first PATH hit
+    let mut versions: Vec<u32> = std::fs::read_dir("/usr/lib")
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| e.file_name().to_str()?.strip_prefix("llvm-")?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    versions.sort_unstable_by(|a, b| b.cmp(a));
+    for v in &versions {
+        if let Some(p) = find_program(OsStr::new(&format!("{name}-{v}")), path_var, me) {
+            return Some(p);
+        }
+    }
+    for v in &versions {
+        let p = PathBuf::from(format!("/usr/lib/llvm-{v}/bin/{name}"));
+        if is_executable_file(&p) && !me.is_us(&p) {
+            return Some(p);
+        }
+    }
+    // No packaged LLVM: any `NAME-NN` on PATH, newest first.
     let mut versioned: BTreeMap<u32, PathBuf> = BTreeMap::new();
     let prefix = format!("{name}-");
     for dir in path_dirs(path_var) {
@@ -198,20 +223,7 @@ pub fn find_lld(darwin: bool, path_var: Option<&OsStr>, me: &SelfId) -> Option<P
             }
         }
     }
-    if let Some((_, p)) = versioned.pop_last() {
-        return Some(p);
-    }
-    let mut llvm: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib")
-        .ok()?
-        .flatten()
-        .filter_map(|e| {
-            let v = e.file_name().to_str()?.strip_prefix("llvm-")?.parse::<u32>().ok()?;
-            Some((v, e.path().join("bin").join(name)))
-        })
-        .filter(|(_, p)| is_executable_file(p) && !me.is_us(p))
-        .collect();
-    llvm.sort();
-    llvm.pop().map(|(_, p)| p)
+    versioned.pop_last().map(|(_, p)| p)
 }
 
 /// `argv[0]` for lld: its flavour name, since lld picks the flavour from it.
