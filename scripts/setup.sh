@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
   clang-19 lld-19 llvm-19 mold qemu-user
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross binutils-aarch64-linux-gnu
-  binutils cmake meson ninja-build hyperfine util-linux
+  binutils cmake meson ninja-build hyperfine util-linux python3
 )
 
 missing=()
@@ -33,9 +33,9 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 # Tools the tests call by these exact names.
-for tool in clang-19 ld.lld-19 ld64.lld-19 llvm-objdump-19 llvm-objcopy-19 llvm-lipo-19 \
+for tool in clang-19 ld.lld-19 ld64.lld-19 llvm-objdump-19 llvm-objcopy-19 llvm-lipo-19 llvm-otool-19 \
             llvm-readelf-19 mold ld.bfd ld.gold gcc aarch64-linux-gnu-gcc qemu-aarch64 \
-            cmake hyperfine unshare; do
+            cmake hyperfine unshare python3; do
   command -v "$tool" >/dev/null || { echo "setup.sh: $tool still missing after install" >&2; exit 1; }
 done
 echo "setup.sh: all tools present"

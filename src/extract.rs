@@ -70,8 +70,18 @@ pub fn records(image: &dyn Image<'_>, section: SectionInfo, what: &str) -> Resul
     Ok(out)
 }
 
-/// The two globals the index is read from: `(&index pointer, &count)`.
-fn meta_targets(image: &dyn Image<'_>, entry: SectionInfo) -> Result<Option<(u64, u64)>> {
+/// The two globals the index is read from: `(&index pointer, &count)`, from the first meta
+/// record in any entry fragment.
+fn meta_targets(image: &dyn Image<'_>) -> Result<Option<(u64, u64)>> {
+    for fragment in image.entry_fragments() {
+        if let Some(t) = meta_targets_in(image, fragment)? {
+            return Ok(Some(t));
+        }
+    }
+    Ok(None)
+}
+
+fn meta_targets_in(image: &dyn Image<'_>, entry: SectionInfo) -> Result<Option<(u64, u64)>> {
     let data = image.data();
     let rows = entry.size / RECORD_SIZE;
     for i in 0..rows {
@@ -97,8 +107,7 @@ fn meta_targets(image: &dyn Image<'_>, entry: SectionInfo) -> Result<Option<(u64
 /// Finds and reads the symbol index: through the meta record, else by name. `Ok(None)` when
 /// neither exists.
 pub fn symbol_index(image: &dyn Image<'_>) -> Result<Option<(SymbolIndex, IndexSource)>> {
-    let entry = image.sections().entry;
-    let (targets, source) = match meta_targets(image, entry)? {
+    let (targets, source) = match meta_targets(image)? {
         Some(t) => (t, IndexSource::Meta),
         None => {
             let by_name =

@@ -64,6 +64,13 @@ pub trait Image<'data> {
 
     fn sections(&self) -> LlgoSections;
 
+    /// Every section holding entry rows, the runtime's ([`Image::sections`]) first. More than
+    /// one when a linker split the entry section by input flags (mold): the meta record may be
+    /// in another fragment, which the runtime never reads and the rewrite leaves alone.
+    fn entry_fragments(&self) -> Vec<SectionInfo> {
+        vec![self.sections().entry]
+    }
+
     /// The text section's address range.
     fn text(&self) -> Range<u64>;
 
@@ -100,10 +107,12 @@ pub trait Image<'data> {
         false
     }
 
-    /// Edits that re-sign the image once `patched` (the image with every other edit applied)
-    /// is final. None for formats without signatures or unsigned images.
-    fn sign(&self, patched: &[u8]) -> Result<Vec<Edit>> {
-        let _ = patched;
+    /// Edits that re-sign the image once `changed` (every other edit, sorted and non-overlapping,
+    /// offsets in [`Image::data`]) is applied to it. Only the pages `changed` touches are
+    /// re-hashed, read through the edits, so the caller need not build the patched image. None
+    /// for formats without signatures or unsigned images.
+    fn sign(&self, changed: &[Edit]) -> Result<Vec<Edit>> {
+        let _ = changed;
         Ok(Vec::new())
     }
 

@@ -3,6 +3,7 @@
 
 pub mod binary;
 pub mod cli;
+pub mod codesign;
 pub mod driver;
 pub mod error;
 pub mod extract;

@@ -55,16 +55,70 @@ impl Identity {
 const STALE_AFTER: Duration = Duration::from_secs(300);
 const TEMP_TAG: &str = ".llgo-ld.";
 
-/// Reads the output, checking that it is still the version `expected` describes.
-pub fn read(path: &Path, expected: &Identity) -> Result<(File, Vec<u8>)> {
+/// The output's bytes, private to this process: edits applied to them are never written back.
+pub enum Image {
+    /// Copy-on-write mapping: only the pages parsed are read, only the pages edited are copied.
+    Mapped(memmap2::MmapMut),
+    Read(Vec<u8>),
+}
+
+impl std::ops::Deref for Image {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Image::Mapped(m) => m,
+            Image::Read(v) => v,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Image {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        match self {
+            Image::Mapped(m) => m,
+            Image::Read(v) => v,
+        }
+    }
+}
+
+/// Opens the output, checking that it is still the version `expected` describes, and maps it
+/// copy-on-write (reads it when it cannot be mapped).
+///
+/// A mapping faults if another process truncates the file while it is mapped. Linkers never do
+/// that to an existing output (lld, mold and gold write a new file and rename it; bfd unlinks
+/// first), and the identity check below catches any other writer that got there first.
+pub fn open(path: &Path, expected: &Identity) -> Result<(File, Image)> {
     let file = File::open(path).map_err(|e| Error::io(path.display(), e))?;
     let now = Identity::from_metadata(&file.metadata().map_err(|e| Error::io(path.display(), e))?);
     if now != *expected {
         return Err(changed(path));
     }
-    let mut data = Vec::with_capacity(now.size as usize);
-    io::Read::read_to_end(&mut &file, &mut data).map_err(|e| Error::io(path.display(), e))?;
-    Ok((file, data))
+    // SAFETY: the mapping is private (copy-on-write) and read-only towards the file; see the
+    // function's documentation for concurrent truncation.
+    let mapped = unsafe { memmap2::MmapOptions::new().map_copy(&file) };
+    let image = match mapped {
+        Ok(m) if m.len() as u64 == now.size && now.size > 0 => Image::Mapped(m),
+        _ => {
+            let mut data = Vec::with_capacity(now.size as usize);
+            io::Read::read_to_end(&mut &file, &mut data)
+                .map_err(|e| Error::io(path.display(), e))?;
+            Image::Read(data)
+        }
+    };
+    Ok((file, image))
+}
+
+/// The header-only check of [`crate::binary::probe`] on `path`: `Err(why)` means certainly not
+/// an LLGo executable. Any I/O trouble answers `Ok` (let the full read decide).
+pub fn probe(path: &Path, expected: &Identity) -> std::result::Result<(), &'static str> {
+    let Ok(file) = File::open(path) else { return Ok(()) };
+    let size = expected.size;
+    crate::binary::probe::may_carry_tables(&mut |off, len| {
+        let len = len.min(usize::try_from(size.saturating_sub(off)).ok()?);
+        let mut buf = vec![0u8; len];
+        file.read_exact_at(&mut buf, off).ok()?;
+        Some(buf)
+    })
 }
 
 fn changed(path: &Path) -> Error {
@@ -227,7 +281,7 @@ mod tests {
         fs::write(&out, b"0123456789").unwrap();
         fs::set_permissions(&out, fs::Permissions::from_mode(0o751)).unwrap();
         let id = Identity::of(&out).unwrap().unwrap();
-        let (file, data) = read(&out, &id).unwrap();
+        let (file, data) = open(&out, &id).unwrap();
         let edits = [Edit { offset: 2, bytes: b"ab".to_vec() }];
         commit(&out, &id, &file, data.len() as u64, &edits).unwrap();
         assert_eq!(fs::read(&out).unwrap(), b"01ab456789");
@@ -243,7 +297,7 @@ mod tests {
         let out = dir.path().join("prog");
         fs::write(&out, b"0123456789").unwrap();
         let id = Identity::of(&out).unwrap().unwrap();
-        let (file, _) = read(&out, &id).unwrap();
+        let (file, _) = open(&out, &id).unwrap();
         fs::write(&out, b"other contents").unwrap();
         let err = commit(&out, &id, &file, 10, &[]).unwrap_err();
         assert!(err.message().contains("changed"), "{err}");

@@ -1,6 +1,8 @@
 //! Planned byte edits and their application. The rewrite plans a list of [`Edit`]s against the
 //! original bytes; the writer applies exactly those, so the bytes outside them stay untouched.
 
+pub mod macho_fixups;
+
 use crate::error::Result;
 use crate::malformed;
 

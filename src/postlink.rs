@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, ErrorKind};
 use crate::output::{self, Identity};
+use crate::patch;
 use crate::rewrite::{self, Plan, Summary};
+use crate::verify;
 
 /// What happened to one file.
 #[derive(Debug)]
@@ -43,21 +45,35 @@ fn run(path: &Path, expected: Option<Identity>) -> Outcome {
     if !identity.regular {
         return Outcome::Skipped("not a regular file".into());
     }
-    let (file, data) = match output::read(path, &identity) {
+    if let Err(why) = output::probe(path, &identity) {
+        return Outcome::Skipped(why.into());
+    }
+    let (file, mut image) = match output::open(path, &identity) {
         Ok(x) => x,
         Err(e) => return Outcome::Failed(e),
     };
-    let plan = match rewrite::plan_verified(&data) {
-        Ok(plan) => plan,
+    let (edits, summaries) = match rewrite::plan(&image) {
+        Ok(Plan::Skip(why)) => return Outcome::Skipped(why),
+        Ok(Plan::Rewrite { edits, summaries }) => (edits, summaries),
         Err(e) => return Outcome::Failed(e),
     };
-    match plan {
-        Plan::Skip(why) => Outcome::Skipped(why),
-        Plan::Rewrite { edits, summaries } => {
-            match output::commit(path, &identity, &file, data.len() as u64, &edits) {
-                Ok(()) => Outcome::Rewritten(summaries),
-                Err(e) => Outcome::Failed(e),
-            }
+    // The self-check runs on the patched private copy, with the very `verify` of the subcommand.
+    let original_len = image.len() as u64;
+    if let Err(e) = patch::apply(&mut image, &edits) {
+        return Outcome::Failed(e);
+    }
+    match verify::verify_with(&image, verify::Depth::SelfCheck) {
+        Ok(report) if report.ok() => {}
+        Ok(report) => {
+            return Outcome::Failed(Error::malformed(format!(
+                "internal: the rewritten image fails its own verification: {}",
+                report.problems.join("; ")
+            )))
         }
+        Err(e) => return Outcome::Failed(e.context("internal: verifying the rewritten image")),
+    }
+    match output::commit(path, &identity, &file, original_len, &edits) {
+        Ok(()) => Outcome::Rewritten(summaries),
+        Err(e) => Outcome::Failed(e),
     }
 }

@@ -142,9 +142,9 @@ fn plan_one(image: &dyn Image<'_>) -> Result<std::result::Result<(Vec<Edit>, Sum
     edits.push(Edit { offset: s.stub.offset, bytes: plan.layout.stub });
     patch::normalize(&mut edits, image.data().len() as u64)?;
     if image.is_signed() {
-        let mut patched = image.data().to_vec();
-        patch::apply(&mut patched, &edits)?;
-        edits.extend(image.sign(&patched)?);
+        // The signer reads the changed pages through the edits: no copy of the whole image.
+        let signing = image.sign(&edits)?;
+        edits.extend(signing);
         patch::normalize(&mut edits, image.data().len() as u64)?;
     }
     Ok(Ok((edits, plan.summary)))
@@ -159,7 +159,7 @@ pub fn plan_verified(data: &[u8]) -> Result<Plan> {
     };
     let mut out = data.to_vec();
     patch::apply(&mut out, edits)?;
-    let report = crate::verify::verify(&out)?;
+    let report = crate::verify::verify_with(&out, crate::verify::Depth::SelfCheck)?;
     if !report.ok() {
         return Err(Error::malformed(format!(
             "internal: the rewritten image fails its own verification: {}",

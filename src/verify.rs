@@ -7,7 +7,7 @@ use crate::error::Result;
 use crate::extract::{self, EntryState};
 use crate::image::Image;
 use crate::table::encode::{self, Blob, Placement, REDIRECT_SIZE};
-use crate::table::{self, findfunc, Owners, STUB_PREFIX};
+use crate::table::{findfunc, Owners};
 
 /// Findings for one file.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -33,7 +33,22 @@ pub struct Loaded<'a> {
     pub slide: u64,
 }
 
+/// How much `verify` checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Depth {
+    /// Everything, including that each row's funcIndex is its function's (the subcommand).
+    Full,
+    /// The rewrite's self-check: header, adoption checks, find index, every lookup, loader data
+    /// and signature. It leaves out the per-row name check, which would re-derive the rows from
+    /// the very symbols they were built from a moment ago.
+    SelfCheck,
+}
+
 pub fn verify(data: &[u8]) -> Result<Report> {
+    verify_with(data, Depth::Full)
+}
+
+pub fn verify_with(data: &[u8], depth: Depth) -> Result<Report> {
     let mut report = Report::default();
     let list = match binary::images(data)? {
         Images::Skip(why) => {
@@ -46,7 +61,8 @@ pub fn verify(data: &[u8]) -> Result<Report> {
         let image = image.as_ref();
         for slide in image.verify_slides() {
             let (entry, stub) = image.load_sections(slide)?;
-            check_image(image, &Loaded { entry: &entry, stub: &stub, slide }, &mut report)?;
+            let loaded = Loaded { entry: &entry, stub: &stub, slide };
+            check_image(image, &loaded, depth, &mut report)?;
         }
         if extract::entry_state(image)? != EntryState::Records {
             let s = image.sections();
@@ -63,7 +79,12 @@ pub fn verify(data: &[u8]) -> Result<Report> {
 }
 
 /// The format-independent checks of one image whose sections were loaded at `loaded.slide`.
-pub fn check_image(image: &dyn Image<'_>, loaded: &Loaded<'_>, report: &mut Report) -> Result<()> {
+pub fn check_image(
+    image: &dyn Image<'_>,
+    loaded: &Loaded<'_>,
+    depth: Depth,
+    report: &mut Report,
+) -> Result<()> {
     let what = image.describe();
     let sections = image.sections();
     let problems_before = report.problems.len();
@@ -151,7 +172,7 @@ pub fn check_image(image: &dyn Image<'_>, loaded: &Loaded<'_>, report: &mut Repo
     if let Some(w) = real.windows(2).position(|w| w[0].0 >= w[1].0) {
         report.problems.push(format!("{what}: rows {w} and {} are not strictly ascending", w + 1));
     }
-    let addrs: Vec<u64> = real.iter().map(|r| base_link + u64::from(r.0)).collect();
+    let addrs: Vec<u64> = real.iter().map(|r| base_link.wrapping_add(u64::from(r.0))).collect();
     match findfunc::buckets(&addrs) {
         Ok(b) if b == blob.buckets => {}
         Ok(b) => report.problems.push(format!(
@@ -166,42 +187,8 @@ pub fn check_image(image: &dyn Image<'_>, loaded: &Loaded<'_>, report: &mut Repo
         return Ok(());
     }
 
-    // Every row names a function, through the symbol index, with that function's funcIndex.
-    let symbols = image.text_symbols()?;
-    let owners = Owners::new(&symbols, text_end);
-    let index = extract::symbol_index(image).ok().flatten().map(|(i, _)| i);
-    if index.is_none() {
-        report.notes.push(format!(
-            "{what}: funcIndex not checkable: the symbol index cannot be found any more (its \
-             symbols were internalized)"
-        ));
-    }
-    let style = image.style();
-    for (i, (&addr, row)) in addrs.iter().zip(real).enumerate() {
-        let Some(names) = owners.at(addr) else {
-            report.problems.push(format!("{what}: row {i} at {addr:#x} is not a function start"));
-            continue;
-        };
-        if row.1 == 0 {
-            report.problems.push(format!("{what}: row {i} at {addr:#x} has funcIndex 0"));
-        }
-        if let Some(index) = &index {
-            let matches = names.iter().any(|n| {
-                table::candidates(n, style).any(|c| {
-                    let target = c.strip_prefix(STUB_PREFIX).unwrap_or(c);
-                    index.func_index(table::fnv1a(target)) == Some(row.1)
-                        || index.func_index(table::fnv1a(c)) == Some(row.1)
-                })
-            });
-            if !matches {
-                report.problems.push(format!(
-                    "{what}: row {i} at {addr:#x} ({}) has funcIndex {}, which the symbol index \
-                     gives none of its names",
-                    String::from_utf8_lossy(names[0]),
-                    row.1
-                ));
-            }
-        }
+    if depth == Depth::Full {
+        check_names(image, &addrs, real, report)?;
     }
 
     // The runtime's lookup answers each row for its start, its middle and its last byte.
@@ -209,7 +196,7 @@ pub fn check_image(image: &dyn Image<'_>, loaded: &Loaded<'_>, report: &mut Repo
     let lookup = blob.lookup(&offs);
     for (i, &addr) in addrs.iter().enumerate() {
         let next = addrs.get(i + 1).copied().unwrap_or(text_end);
-        for pc in [addr, addr + (next - addr) / 2, next.saturating_sub(1).max(addr)] {
+        for pc in [addr, addr + next.saturating_sub(addr) / 2, next.saturating_sub(1).max(addr)] {
             let got = lookup.find(pc.wrapping_add(loaded.slide));
             if got != Some(i) {
                 report.problems.push(format!(
@@ -227,5 +214,47 @@ pub fn check_image(image: &dyn Image<'_>, loaded: &Loaded<'_>, report: &mut Repo
         real.len(),
         blob.bucket_count
     ));
+    Ok(())
+}
+
+/// Every row starts a function whose name maps, through the symbol index, to the row's
+/// funcIndex.
+fn check_names(
+    image: &dyn Image<'_>,
+    addrs: &[u64],
+    real: &[(u32, u32)],
+    report: &mut Report,
+) -> Result<()> {
+    let what = image.describe();
+    let text_end = image.text().end;
+    let symbols = image.text_symbols()?;
+    let owners = Owners::new(&symbols, text_end, image.style());
+    let index = extract::symbol_index(image).ok().flatten().map(|(i, _)| i);
+    if index.is_none() {
+        report.notes.push(format!(
+            "{what}: funcIndex not checkable: the symbol index cannot be found any more (its \
+             symbols were internalized)"
+        ));
+    }
+    for (i, (&addr, row)) in addrs.iter().zip(real).enumerate() {
+        let Some(set) = owners.at(addr) else {
+            report.problems.push(format!("{what}: row {i} at {addr:#x} is not a function start"));
+            continue;
+        };
+        if row.1 == 0 {
+            report.problems.push(format!("{what}: row {i} at {addr:#x} has funcIndex 0"));
+        }
+        if let Some(index) = &index {
+            if !owners.ids(set).iter().any(|&id| index.func_index(id) == Some(row.1)) {
+                report.problems.push(format!(
+                    "{what}: row {i} at {addr:#x} ({}) has funcIndex {}, which the symbol index \
+                     gives none of its names",
+                    String::from_utf8_lossy(owners.names(set).first().copied().unwrap_or_default()),
+                    row.1
+                ));
+            }
+        }
+    }
+
     Ok(())
 }

@@ -43,7 +43,47 @@ pub struct ElfImage<'data> {
     sections: SectionTable<'data, Header, &'data [u8]>,
     segments: &'data [elf::ProgramHeader64<LittleEndian>],
     llgo: LlgoSections,
+    /// Every output section named like the entry section, the runtime's one first (see
+    /// [`runtime_section`]).
+    entry_fragments: Vec<SectionInfo>,
     text: Range<u64>,
+}
+
+/// The section the runtime reads among those of one name. Usually there is one; mold puts inputs
+/// with different flags (LLGo's `"aR"` zero and meta rows next to the `"ao"` records) into
+/// separate output sections of the same name. The runtime sees only the one that
+/// `__start_<name>` points at, so that is the one to rewrite.
+fn runtime_section<'data>(
+    sections: &SectionTable<'data, Header, &'data [u8]>,
+    data: &'data [u8],
+    candidates: &[&'data elf::SectionHeader64<LittleEndian>],
+    name: &[u8],
+) -> Result<&'data elf::SectionHeader64<LittleEndian>> {
+    if let [only] = candidates {
+        return Ok(only);
+    }
+    let name = String::from_utf8_lossy(name);
+    let start_symbol = format!("__start_{name}");
+    let symtab =
+        sections.symbols(LE, data, elf::SHT_SYMTAB).map_err(obj_err("ELF symbol table"))?;
+    let start = symtab
+        .iter()
+        .find(|s| !s.is_undefined(LE) && symtab.symbol_name(LE, s).is_ok_and(|n| n == start_symbol.as_bytes()))
+        .map(|s| s.st_value(LE))
+        .ok_or_else(|| {
+            malformed!("{} sections named {name} and no {start_symbol} symbol to tell which one the runtime reads", candidates.len())
+        })?;
+    candidates
+        .iter()
+        .find(|s| s.sh_addr(LE) == start && s.sh_size(LE) > 0)
+        .or_else(|| candidates.iter().find(|s| s.sh_addr(LE) == start))
+        .copied()
+        .ok_or_else(|| {
+            malformed!(
+                "{start_symbol} = {start:#x} starts none of the {} sections named {name}",
+                candidates.len()
+            )
+        })
 }
 
 impl<'data> ElfImage<'data> {
@@ -61,11 +101,20 @@ impl<'data> ElfImage<'data> {
         }
         let sections = header.sections(LE, data).map_err(obj_err("ELF section headers"))?;
         let segments = header.program_headers(LE, data).map_err(obj_err("ELF program headers"))?;
-        let find = |name: &[u8]| sections.section_by_name(LE, name).map(|(_, s)| s);
-        let (Some(entry), Some(stub)) = (find(ENTRY_SECTION), find(STUB_SECTION)) else {
-            return Err(NotOurs::Skip("no LLGo sections".into()));
+        let named = |name: &[u8]| -> Vec<&'data elf::SectionHeader64<LittleEndian>> {
+            sections
+                .iter()
+                .filter(|s| sections.section_name(LE, s).is_ok_and(|n| n == name))
+                .collect()
         };
-        let Some(text) = find(b".text") else {
+        let (entries, stubs) = (named(ENTRY_SECTION), named(STUB_SECTION));
+        if entries.is_empty() || stubs.is_empty() {
+            return Err(NotOurs::Skip("no LLGo sections".into()));
+        }
+        let entry = runtime_section(&sections, data, &entries, ENTRY_SECTION)?;
+        let stub = runtime_section(&sections, data, &stubs, STUB_SECTION)?;
+        let fragments: Vec<_> = entries.iter().filter(|s| !std::ptr::eq(**s, entry)).collect();
+        let Some(text) = named(b".text").first().copied() else {
             return Err(NotOurs::Malformed(malformed!("LLGo sections but no .text section")));
         };
         let info = |s: &elf::SectionHeader64<LittleEndian>, name: &[u8]| -> Result<SectionInfo> {
@@ -78,6 +127,10 @@ impl<'data> ElfImage<'data> {
         };
         let llgo =
             LlgoSections { entry: info(entry, ENTRY_SECTION)?, stub: info(stub, STUB_SECTION)? };
+        let mut entry_fragments = vec![llgo.entry];
+        for f in fragments {
+            entry_fragments.push(info(f, ENTRY_SECTION)?);
+        }
         let text_start = text.sh_addr(LE);
         let text_end = text_start
             .checked_add(text.sh_size(LE))
@@ -89,6 +142,7 @@ impl<'data> ElfImage<'data> {
             sections,
             segments,
             llgo,
+            entry_fragments,
             text: text_start..text_end,
         })
     }
@@ -194,6 +248,10 @@ impl<'data> Image<'data> for ElfImage<'data> {
         self.text.clone()
     }
 
+    fn entry_fragments(&self) -> Vec<SectionInfo> {
+        self.entry_fragments.clone()
+    }
+
     fn text_symbols(&self) -> Result<Vec<TextSymbol<'data>>> {
         let symtab = self.symtab(elf::SHT_SYMTAB)?;
         if symtab.is_empty() {
@@ -222,8 +280,16 @@ impl<'data> Image<'data> for ElfImage<'data> {
     fn symbol_address(&self, name: &[u8]) -> Option<u64> {
         [elf::SHT_SYMTAB, elf::SHT_DYNSYM].into_iter().find_map(|kind| {
             let table = self.symtab(kind).ok()?;
+            // Compare in the raw string table: a name is a match when it starts at st_name and a
+            // NUL follows, so no other name needs its length measured (100k+ symbols).
+            let strings = self.sections.section(table.string_section()).ok()?;
+            let strings = strings.data(LE, self.data).ok()?;
             table.iter().find_map(|sym| {
-                let hit = !sym.is_undefined(LE) && table.symbol_name(LE, sym).ok()? == name;
+                let at = sym.st_name(LE) as usize;
+                let candidate = strings.get(at..at.checked_add(name.len() + 1)?)?;
+                let hit = candidate.last() == Some(&0)
+                    && candidate.starts_with(name)
+                    && !sym.is_undefined(LE);
                 hit.then(|| sym.st_value(LE))
             })
         })

@@ -3,10 +3,17 @@
 
 pub mod bytes;
 pub mod elf;
-pub mod quick;
+pub mod fat;
+pub mod macho;
+pub mod macho_fixups;
+pub mod probe;
 
 use crate::error::Result;
 use crate::image::Image;
+
+pub const OTHER_ELF: &str = "32-bit or big-endian ELF carries no LLGo tables";
+pub const OTHER_MACHO: &str = "32-bit or big-endian Mach-O carries no LLGo tables";
+pub const UNKNOWN: &str = "not an ELF or Mach-O file";
 
 /// The images of one file that may carry LLGo tables.
 pub enum Images<'data> {
@@ -25,13 +32,45 @@ pub fn images<'data>(data: &'data [u8]) -> Result<Images<'data>> {
             Err(elf::NotOurs::Skip(why)) => Images::Skip(why),
             Err(elf::NotOurs::Malformed(e)) => return Err(e),
         },
-        Kind::OtherElf => Images::Skip("32-bit or big-endian ELF carries no LLGo tables".into()),
-        Kind::MachO64 | Kind::Fat => Images::Skip("Mach-O is not supported yet".into()),
+        Kind::OtherElf => Images::Skip(OTHER_ELF.into()),
+        Kind::MachO64 => match macho::MachOImage::parse(data) {
+            Ok(image) => Images::List(vec![(0, Box::new(image))]),
+            Err(elf::NotOurs::Skip(why)) => Images::Skip(why),
+            Err(elf::NotOurs::Malformed(e)) => return Err(e),
+        },
+        Kind::Fat => universal(data)?,
         Kind::OtherMachO => {
             Images::Skip("32-bit or big-endian Mach-O carries no LLGo tables".into())
         }
         Kind::Unknown => Images::Skip("not an ELF or Mach-O file".into()),
     })
+}
+
+/// Every slice of a universal binary that carries LLGo sections; a damaged slice that does
+/// is an error for the whole file (all slices or nothing).
+fn universal<'data>(data: &'data [u8]) -> Result<Images<'data>> {
+    let Some(slices) = fat::slices(data)? else {
+        return Ok(Images::Skip(
+            "0xCAFEBABE but not a universal binary (a Java class file?)".into(),
+        ));
+    };
+    let mut list: Vec<(u64, Box<dyn Image<'data> + 'data>)> = Vec::new();
+    let mut skips = Vec::new();
+    for (i, s) in slices.iter().enumerate() {
+        let bytes = bytes::slice(data, s.offset, s.size, "fat slice")?;
+        if sniff(bytes) != Kind::MachO64 {
+            skips.push(format!("slice {i}: not a 64-bit little-endian Mach-O"));
+            continue;
+        }
+        match macho::MachOImage::parse(bytes) {
+            Ok(image) => list.push((s.offset, Box::new(image))),
+            Err(elf::NotOurs::Skip(why)) => skips.push(format!("slice {i}: {why}")),
+            Err(elf::NotOurs::Malformed(e)) => {
+                return Err(e.context(format!("slice {i} at file offset {:#x}", s.offset)))
+            }
+        }
+    }
+    Ok(if list.is_empty() { Images::Skip(skips.join("; ")) } else { Images::List(list) })
 }
 
 /// What the first bytes of a file say it is.

@@ -7,8 +7,9 @@
 //!    expansion is only read; the real tool gets the original arguments).
 //! 3. [`resolve`]: the real tool (overrides, PATH walk skipping llgo-ld, lld lookup).
 //! 4. [`spawn::Runner::run`]: the link, with signals forwarded; a failed link ends here.
-//! 5. [`post_link`]: identity check, header-only fast path, [`crate::postlink::rewrite_path`],
-//!    the relink seam ([`relink::relink`]) when the table does not fit, STRICT handling.
+//! 5. [`post_link`]: identity check, [`crate::postlink::rewrite_path`] (which decides a file
+//!    without LLGo sections from its headers alone), the relink seam ([`relink::relink`]) when
+//!    the table does not fit, STRICT handling.
 //! 6. [`crate::log::link_line`]: one info line.
 
 pub mod args;
@@ -20,7 +21,6 @@ pub mod spawn;
 
 use std::ffi::OsStr;
 use std::ffi::OsString;
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -35,7 +35,6 @@ pub use spawn::Exit;
 use spawn::Invocation;
 use spawn::Runner;
 
-use crate::binary::quick;
 use crate::log::Counts;
 use crate::log::LinkLine;
 use crate::output::Identity;
@@ -370,10 +369,6 @@ fn post_link(ctx: &PostLink<'_>, line: &mut LinkLine) -> Exit {
         line.outcome = "skipped: not a regular file".into();
         return Exit::Code(0);
     }
-    if let quick::Quick::NoLlgo(why) = quick_check(ctx.output, &after) {
-        line.outcome = format!("skipped: {why}");
-        return Exit::Code(0);
-    }
     let report = postlink::rewrite_path(ctx.output, Some(after));
     line.elapsed = report.elapsed;
     let error = match report.outcome {
@@ -457,16 +452,6 @@ fn try_relink(
     }
 }
 
-/// The header-only verdict, reading with `pread` (never the whole file).
-fn quick_check(path: &Path, id: &Identity) -> quick::Quick {
-    let Ok(file) = std::fs::File::open(path) else { return quick::Quick::Maybe };
-    let mut read_at = |off: u64, len: usize| {
-        let mut buf = vec![0u8; len];
-        file.read_exact_at(&mut buf, off).ok().map(|()| buf)
-    };
-    quick::llgo_possible(id.size, &mut read_at)
-}
-
 #[cfg(test)]
 mod tests {
     use super::spawn::Finished;
@@ -528,16 +513,22 @@ mod tests {
             }
             let shoff = d.len() as u64;
             d[0x28..0x30].copy_from_slice(&shoff.to_le_bytes());
-            d[0x3a] = 64;
-            d[0x3c] = 2;
-            d[0x3e] = 1;
+            d[0x3a] = 64; // e_shentsize
+            d[0x3c] = 4; // e_shnum
+            d[0x3e] = 3; // e_shstrndx
             d.extend_from_slice(&[0u8; 64]);
-            let mut strtab = [0u8; 64];
-            strtab[0..4].copy_from_slice(&54u32.to_le_bytes());
-            strtab[4..8].copy_from_slice(&3u32.to_le_bytes()); // SHT_STRTAB
-            strtab[0x18..0x20].copy_from_slice(&0x40u64.to_le_bytes());
-            strtab[0x20..0x28].copy_from_slice(&(names.len() as u64).to_le_bytes());
-            d.extend_from_slice(&strtab);
+            // (sh_name, sh_type, sh_offset, sh_size): entry, stub (16 bytes each, pointing at
+            // the names, which is as good as any bytes), the name table.
+            for (name, kind, off, size) in
+                [(1u32, 1u32, 0x40u64, 16u64), (21, 1, 0x40, 16), (50, 3, 0x40, names.len() as u64)]
+            {
+                let mut h = [0u8; 64];
+                h[0..4].copy_from_slice(&name.to_le_bytes());
+                h[4..8].copy_from_slice(&kind.to_le_bytes());
+                h[0x18..0x20].copy_from_slice(&off.to_le_bytes());
+                h[0x20..0x28].copy_from_slice(&size.to_le_bytes());
+                d.extend_from_slice(&h);
+            }
             d
         })
     }

@@ -18,15 +18,29 @@ fn last_le(addrs: &[u64], a: u64) -> usize {
     addrs.partition_point(|&x| x <= a).saturating_sub(1)
 }
 
+/// Rows are `u32` offsets from the base, so a table spans at most 4 GiB: 2^20 buckets.
+pub const MAX_BUCKETS: u64 = 1 << 20;
+
+/// How many buckets rows from `base` to `last` need, if the span is representable.
+pub fn bucket_count(base: u64, last: u64) -> Option<u64> {
+    let aligned = base & !(BUCKET_SIZE - 1);
+    let count = last.checked_sub(aligned)? / BUCKET_SIZE + 1;
+    (count <= MAX_BUCKETS).then_some(count)
+}
+
 /// Builds the buckets over sorted row addresses. `Err` names the bucket whose delta or index
-/// does not fit its field.
+/// does not fit its field, or the span that no bucket count can cover.
 pub fn buckets(addrs: &[u64]) -> Result<Vec<Bucket>, String> {
     let (Some(&base), Some(&last)) = (addrs.first(), addrs.last()) else {
         return Ok(Vec::new());
     };
+    if addrs.windows(2).any(|w| w[0] > w[1]) {
+        return Err("row addresses are not sorted".into());
+    }
     let aligned = base & !(BUCKET_SIZE - 1);
-    let count = (last - aligned) / BUCKET_SIZE + 1;
-    let mut out = Vec::with_capacity(usize::try_from(count).map_err(|_| "too many buckets")?);
+    let count = bucket_count(base, last)
+        .ok_or_else(|| format!("rows from {base:#x} to {last:#x} span more than 4 GiB"))?;
+    let mut out = Vec::with_capacity(count as usize);
     for b in 0..count {
         let start = aligned + BUCKET_SIZE * b;
         let idx = last_le(addrs, start);

@@ -6,8 +6,6 @@
 pub mod encode;
 pub mod findfunc;
 
-use std::collections::HashSet;
-
 /// Closure-stub wrappers are named `__llgo_stub.<target>` and carry the target's id.
 pub const STUB_PREFIX: &[u8] = b"__llgo_stub.";
 
@@ -60,23 +58,54 @@ impl Record {
 }
 
 /// The symbol index: `(symbolID, funcIndex)` sorted by strictly ascending id.
+///
+/// Lookups go through an open-addressing table instead of a binary search: ids are FNV hashes
+/// (uniform already) and a 100k-entry binary search costs a cache miss per step, which was the
+/// largest part of building a large table.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SymbolIndex {
     entries: Vec<(u64, u32)>,
+    /// `1 + position in entries`, 0 for an empty slot; length a power of two, at most half full.
+    slots: Vec<u32>,
 }
 
 impl SymbolIndex {
     /// Fails (returning the position of the first offender) unless ids ascend strictly.
     pub fn new(entries: Vec<(u64, u32)>) -> Result<Self, usize> {
-        match entries.windows(2).position(|w| w[0].0 >= w[1].0) {
-            Some(i) => Err(i + 1),
-            None => Ok(SymbolIndex { entries }),
+        if let Some(i) = entries.windows(2).position(|w| w[0].0 >= w[1].0) {
+            return Err(i + 1);
         }
+        let size = (entries.len() * 2).next_power_of_two().max(2);
+        let mut slots = vec![0u32; size];
+        for (pos, &(id, _)) in entries.iter().enumerate() {
+            let mut i = Self::home(id, size);
+            while slots[i] != 0 {
+                i = (i + 1) & (size - 1);
+            }
+            slots[i] = pos as u32 + 1;
+        }
+        Ok(SymbolIndex { entries, slots })
+    }
+
+    fn home(id: u64, size: usize) -> usize {
+        // Fibonacci hashing spreads any id pattern over the table.
+        (id.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as usize & (size - 1)
     }
 
     pub fn func_index(&self, id: u64) -> Option<u32> {
-        let i = self.entries.binary_search_by_key(&id, |e| e.0).ok()?;
-        Some(self.entries[i].1)
+        let size = self.slots.len();
+        if size == 0 {
+            return None;
+        }
+        let mut i = Self::home(id, size);
+        loop {
+            let slot = self.slots[i] as usize;
+            let (entry_id, func_index) = *self.entries.get(slot.checked_sub(1)?)?;
+            if entry_id == id {
+                return Some(func_index);
+            }
+            i = (i + 1) & (size - 1);
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -138,78 +167,139 @@ pub struct Rows {
     pub stats: Stats,
 }
 
-/// Functions at one address, with their common extent `[start, end)`.
-#[derive(Clone, Debug)]
-struct AliasSet<'a> {
+/// Functions at one address, with their common extent `[start, end)`. Names and ids live in
+/// flat vectors of [`Owners`] (one allocation for all sets, not two per set); a set's range there
+/// runs from the previous set's end to its own.
+#[derive(Clone, Copy, Debug)]
+struct AliasSet {
     start: u64,
     end: u64,
-    names: Vec<&'a [u8]>,
+    /// End of this set's names in `Owners::names`.
+    names_end: u32,
+    /// End of this set's ids in `Owners::ids`: every id under which a record is canonical here
+    /// (see [`is_canonical`]), computed once per set instead of once per record.
+    ids_end: u32,
 }
 
 /// The text symbols grouped into alias sets, sorted by start, for owner lookups.
 pub struct Owners<'a> {
-    sets: Vec<AliasSet<'a>>,
+    sets: Vec<AliasSet>,
+    names: Vec<&'a [u8]>,
+    ids: Vec<u64>,
     /// `max_end[i]`: the greatest end among sets `0..=i`, so a backwards owner search knows when
     /// no earlier set can contain a pc.
     max_end: Vec<u64>,
 }
 
 impl<'a> Owners<'a> {
-    pub fn new(symbols: &[TextSymbol<'a>], text_end: u64) -> Self {
+    pub fn new(symbols: &[TextSymbol<'a>], text_end: u64, style: NameStyle) -> Self {
         let mut sorted = symbols.to_vec();
-        sorted.sort_by(|a, b| a.addr.cmp(&b.addr).then(a.name.cmp(b.name)));
-        let mut sets: Vec<AliasSet<'a>> = Vec::new();
-        let mut sizes: Vec<u64> = Vec::new();
+        // Stable merge sort: symbol tables come nearly in address order, which it exploits.
+        sorted.sort_by(|a, b| a.addr.cmp(&b.addr).then_with(|| a.name.cmp(b.name)));
+        let mut sets: Vec<AliasSet> = Vec::with_capacity(sorted.len());
+        let mut names: Vec<&'a [u8]> = Vec::with_capacity(sorted.len());
+        let mut ids: Vec<u64> = Vec::with_capacity(sorted.len() + sorted.len() / 4);
         for sym in sorted {
-            match sets.last_mut() {
-                Some(set) if set.start == sym.addr => {
-                    if !set.names.contains(&sym.name) {
-                        set.names.push(sym.name);
-                    }
-                    let size = sizes.last_mut().expect("sizes parallels sets (invariant)");
-                    *size = (*size).max(sym.size);
-                }
-                _ => {
-                    sets.push(AliasSet { start: sym.addr, end: 0, names: vec![sym.name] });
-                    sizes.push(sym.size);
-                }
+            let same_start = sets.last().is_some_and(|set| set.start == sym.addr);
+            if !same_start {
+                // `end` holds the largest ELF size until the extents are settled below.
+                sets.push(AliasSet { start: sym.addr, end: 0, names_end: 0, ids_end: 0 });
+            } else if names.last() == Some(&sym.name) {
+                continue;
             }
-        }
-        let starts: Vec<u64> = sets.iter().map(|s| s.start).collect();
-        for (i, set) in sets.iter_mut().enumerate() {
-            let next = starts.get(i + 1).copied().unwrap_or(text_end.max(set.start));
-            set.end = if sizes[i] == 0 { next } else { set.start.saturating_add(sizes[i]) };
+            let Some(set) = sets.last_mut() else { continue };
+            set.end = set.end.max(sym.size);
+            names.push(sym.name);
+            push_ids(sym.name, style, &mut ids);
+            set.names_end = names.len() as u32;
+            set.ids_end = ids.len() as u32;
         }
         let mut max_end = Vec::with_capacity(sets.len());
         let mut m = 0;
-        for set in &sets {
+        for i in 0..sets.len() {
+            let next = sets.get(i + 1).map_or(text_end.max(sets[i].start), |s| s.start);
+            let set = &mut sets[i];
+            set.end = if set.end == 0 { next } else { set.start.saturating_add(set.end) };
             m = m.max(set.end);
             max_end.push(m);
         }
-        Owners { sets, max_end }
+        Owners { sets, names, ids, max_end }
     }
 
-    /// The alias set with the greatest start `<= pc` whose extent contains `pc`:
-    /// `(start, names)`.
-    pub fn owner(&self, pc: u64) -> Option<(u64, &[&'a [u8]])> {
-        let mut i = self.sets.partition_point(|s| s.start <= pc);
+    /// The alias set with the greatest start `<= pc` whose extent contains `pc`, by index.
+    pub fn owner(&self, pc: u64) -> Option<usize> {
+        self.owner_from(self.sets.partition_point(|s| s.start <= pc), pc)
+    }
+
+    /// [`Owners::owner`], trying `hint` (the previous answer) and its successor before a binary
+    /// search: records come mostly in text order, so this saves the search almost always.
+    pub fn owner_near(&self, hint: usize, pc: u64) -> Option<usize> {
+        for i in [hint, hint + 1] {
+            let here = self.sets.get(i).is_some_and(|s| s.start <= pc);
+            let next_after = self.sets.get(i + 1).is_none_or(|s| s.start > pc);
+            if here && next_after {
+                return self.owner_from(i + 1, pc);
+            }
+        }
+        self.owner(pc)
+    }
+
+    /// Searches backwards from the sets starting before `upper`.
+    fn owner_from(&self, upper: usize, pc: u64) -> Option<usize> {
+        let mut i = upper;
         while i > 0 {
             i -= 1;
             if self.max_end[i] <= pc {
                 return None;
             }
-            let set = &self.sets[i];
-            if pc < set.end {
-                return Some((set.start, &set.names));
+            if pc < self.sets[i].end {
+                return Some(i);
             }
         }
         None
     }
 
-    /// Is `addr` the start of an alias set? Returns its names.
-    pub fn at(&self, addr: u64) -> Option<&[&'a [u8]]> {
-        let i = self.sets.binary_search_by_key(&addr, |s| s.start).ok()?;
-        Some(&self.sets[i].names)
+    pub fn start(&self, set: usize) -> u64 {
+        self.sets[set].start
+    }
+
+    pub fn names(&self, set: usize) -> &[&'a [u8]] {
+        let from = set.checked_sub(1).map_or(0, |p| self.sets[p].names_end as usize);
+        &self.names[from..self.sets[set].names_end as usize]
+    }
+
+    /// The ids under which records are canonical in this set.
+    pub fn ids(&self, set: usize) -> &[u64] {
+        let from = set.checked_sub(1).map_or(0, |p| self.sets[p].ids_end as usize);
+        &self.ids[from..self.sets[set].ids_end as usize]
+    }
+
+    /// Is a record with `id` canonical in this set?
+    pub fn canonical(&self, set: usize, id: u64) -> bool {
+        self.ids(set).contains(&id)
+    }
+
+    /// The set starting exactly at `addr`, if any.
+    pub fn at(&self, addr: u64) -> Option<usize> {
+        self.sets.binary_search_by_key(&addr, |s| s.start).ok()
+    }
+
+    pub fn len(&self) -> usize {
+        self.sets.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sets.is_empty()
+    }
+}
+
+/// Appends the ids a record owned by `name` may carry to be canonical.
+fn push_ids(name: &[u8], style: NameStyle, out: &mut Vec<u64>) {
+    for c in candidates(name, style) {
+        out.push(fnv1a(c));
+        if let Some(target) = c.strip_prefix(STUB_PREFIX) {
+            out.push(fnv1a(target));
+        }
     }
 }
 
@@ -224,11 +314,9 @@ pub fn candidates(name: &[u8], style: NameStyle) -> impl Iterator<Item = &[u8]> 
 
 /// Does one of `names` (an alias set) name the function `id` identifies?
 pub fn is_canonical(names: &[&[u8]], id: u64, style: NameStyle) -> bool {
-    names.iter().any(|n| {
-        candidates(n, style).any(|c| {
-            fnv1a(c) == id || c.strip_prefix(STUB_PREFIX).is_some_and(|rest| fnv1a(rest) == id)
-        })
-    })
+    let mut ids = Vec::new();
+    names.iter().for_each(|n| push_ids(n, style, &mut ids));
+    ids.contains(&id)
 }
 
 fn has_clone_suffix(name: &[u8]) -> bool {
@@ -239,10 +327,11 @@ fn has_clone_suffix(name: &[u8]) -> bool {
 
 /// Applies the owner test and returns the sorted, deduplicated rows (FORMAT.md 2.1–2.6).
 pub fn build(input: &Input<'_>) -> Rows {
-    let owners = Owners::new(&input.symbols, input.text_end);
+    let owners = Owners::new(&input.symbols, input.text_end, input.style);
     let mut stats = Stats::default();
     let mut rows = Vec::new();
-    let mut seen = HashSet::new();
+    let mut taken = vec![false; owners.len()];
+    let mut hint = 0;
     let records =
         input.entry.iter().map(|r| (r, true)).chain(input.stub.iter().map(|r| (r, false)));
     for (record, in_entry) in records {
@@ -254,13 +343,14 @@ pub fn build(input: &Input<'_>) -> Rows {
         } else {
             stats.stub_records += 1;
         }
-        let Some((start, names)) = record.pc.and_then(|pc| owners.owner(pc)) else {
+        let Some(set) = record.pc.and_then(|pc| owners.owner_near(hint, pc)) else {
             stats.no_owner += 1;
             continue;
         };
-        if !is_canonical(names, record.id, input.style) {
+        hint = set;
+        if !owners.canonical(set, record.id) {
             stats.inline_copies += 1;
-            if names.iter().any(|n| has_clone_suffix(n)) {
+            if owners.names(set).iter().any(|n| has_clone_suffix(n)) {
                 stats.clone_suffixed += 1;
             }
             continue;
@@ -272,13 +362,14 @@ pub fn build(input: &Input<'_>) -> Rows {
                 continue;
             }
         };
-        if !seen.insert(start) {
+        if std::mem::replace(&mut taken[set], true) {
             stats.duplicates += 1;
             continue;
         }
-        rows.push(Row { addr: start, func_index });
+        rows.push(Row { addr: owners.start(set), func_index });
     }
-    rows.sort_unstable();
+    // Records come mostly in text order: the adaptive stable sort is near linear on that.
+    rows.sort();
     Rows { rows, text_end: input.text_end, stats }
 }
 

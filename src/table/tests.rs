@@ -185,9 +185,9 @@ fn owner_prefers_the_innermost_containing_set() {
     // A sized outer function with a small sized symbol inside: past the inner one's end the
     // outer one owns the pc again.
     let syms = [sym(0x1000, 0x100, "outer"), sym(0x1040, 0x10, "inner")];
-    let o = Owners::new(&syms, 0x2000);
-    assert_eq!(o.owner(0x1044).map(|x| x.0), Some(0x1040));
-    assert_eq!(o.owner(0x1080).map(|x| x.0), Some(0x1000));
+    let o = Owners::new(&syms, 0x2000, NameStyle::Elf);
+    assert_eq!(o.owner(0x1044).map(|x| o.start(x)), Some(0x1040));
+    assert_eq!(o.owner(0x1080).map(|x| o.start(x)), Some(0x1000));
     assert_eq!(o.owner(0x1100), None);
 }
 
@@ -198,4 +198,21 @@ fn symbol_index_must_ascend_strictly() {
     let i = SymbolIndex::new(vec![(5, 9), (7, 0)]).unwrap();
     assert_eq!(i.func_index(5), Some(9));
     assert_eq!(i.func_index(6), None);
+}
+
+#[test]
+fn owner_near_agrees_with_owner_for_any_hint() {
+    let syms = [
+        sym(0x1000, 0x100, "outer"),
+        sym(0x1040, 0x10, "inner"),
+        sym(0x1100, 0, "next"),
+        sym(0x1200, 0x10, "sized"),
+        sym(0x1300, 0, "last"),
+    ];
+    let o = Owners::new(&syms, 0x1400, NameStyle::Elf);
+    for pc in (0xff0..0x1410).step_by(4) {
+        for hint in 0..7 {
+            assert_eq!(o.owner_near(hint, pc), o.owner(pc), "pc {pc:#x} hint {hint}");
+        }
+    }
 }

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# `llgo-ld rewrite` on generated 10k-row and 100k-row fixtures, next to `cp` of the same file.
+# Target (issue 2): rewrite within 1.5x of cp.
+set -euo pipefail
+work=$(mktemp -d "${TMPDIR:-/tmp}/llgo-ld-bench.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+gen=shim-tests/fixtures/gen.py
+
+build() { # name, gen.py args...
+  local name=$1; shift
+  local dir=$work/$name
+  python3 "$gen" "$dir/src" "$@" >/dev/null
+  # Compile the packages in parallel, link with lld, -no-pie as LLGo does.
+  ls "$dir"/src/*.c | xargs -P "$(nproc)" -I{} sh -c \
+    'clang-19 -O1 -fno-pie -ffunction-sections -Ishim-tests/fixtures -c "$1" -o "$1.o"' _ {}
+  clang-19 -O1 -fno-pie -Ishim-tests/fixtures -c shim-tests/fixtures/rtcheck.c -o "$dir/rtcheck.o"
+  clang-19 -no-pie --ld-path="$(command -v ld.lld-19)" "$dir"/src/*.o "$dir/rtcheck.o" -o "$dir/prog"
+  echo "$dir/prog"
+}
+
+for size in 10k 100k; do
+  case $size in
+    10k) args=(--packages 4 --funcs 2500 --stubs 250 --helpers 2 --inline-calls 1) ;;
+    100k) args=(--packages 20 --funcs 5000 --stubs 500 --helpers 2 --inline-calls 1) ;;
+  esac
+  prog=$(build "$size" "${args[@]}")
+  rows=$("$LLGO_LD" inspect --json "$prog" | sed -n 's/.*"rows":\([0-9]*\).*/\1/p')
+  echo "fixture $size: $(stat -c %s "$prog") bytes, $rows rows"
+  hyperfine -N -w 3 -r 20 --export-markdown "$BENCH_OUT/rewrite-$size.md" \
+    --prepare "cp $prog $work/x" "$LLGO_LD rewrite $work/x" \
+    --prepare "rm -f $work/y" "cp $prog $work/y" 2>&1 | grep -E "Time|±|faster|slower|^  "
+  "$LLGO_LD" verify "$work/x" | tail -1
+done

@@ -1,0 +1,566 @@
+//! Thin Mach-O 64 little-endian executables (arm64, x86_64): segments and sections, `__text`,
+//! the nlist symbol table, the LLGo sections (found by section name in whichever segment the
+//! linker put them), `LC_DYLD_CHAINED_FIXUPS` and `LC_CODE_SIGNATURE`, through `object`'s raw
+//! structs. One slice of a universal binary is one of these.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use object::macho;
+use object::read::macho::{MachHeader, Nlist, Section as _, Segment as _};
+use object::LittleEndian;
+
+use crate::binary::bytes;
+use crate::binary::elf::NotOurs;
+use crate::binary::macho_fixups::{
+    ChainedFixups, FixupKind, Library, Segment, PTR_64, PTR_64_OFFSET,
+};
+use crate::codesign;
+use crate::error::{Error, Result};
+use crate::image::{Image, LlgoSections, Pointer, SectionInfo};
+use crate::patch::macho_fixups as surgery;
+use crate::patch::Edit;
+use crate::table::encode::{Layout, Which};
+use crate::table::{NameStyle, TextSymbol};
+use crate::{malformed, unsupported};
+
+pub const ENTRY_SECTION: &[u8] = b"__llgo_fie";
+pub const STUB_SECTION: &[u8] = b"__llgo_stub";
+/// What the loader simulation writes for a bind that resolves outside this image.
+pub const OUTSIDE_SENTINEL: u64 = 0xDEAD_0000_0000_0000;
+
+type Header = macho::MachHeader64<LittleEndian>;
+const LE: LittleEndian = LittleEndian;
+
+fn obj_err(what: &str) -> impl Fn(object::read::Error) -> Error + '_ {
+    move |e| malformed!("{what}: {e}")
+}
+
+/// One nlist entry: `(n_type, n_sect, n_value, name)`.
+type NlistEntry<'data> = (macho::SymbolFlags, u8, u64, &'data [u8]);
+
+/// A section found by name: its info plus the segment that holds it.
+#[derive(Clone, Copy, Debug)]
+struct Found {
+    info: SectionInfo,
+    segment: usize,
+}
+
+/// A parsed Mach-O 64 executable that carries both LLGo sections.
+pub struct MachOImage<'data> {
+    data: &'data [u8],
+    arch: &'static str,
+    segments: Vec<Segment>,
+    llgo: LlgoSections,
+    llgo_segments: [usize; 2],
+    text: Range<u64>,
+    /// 1-based section number of `__TEXT,__text` (nlist `n_sect`).
+    text_sect: u8,
+    /// `(symoff, nsyms, stroff, strsize)` of `LC_SYMTAB`.
+    symtab: Option<(u64, u64, u64, u64)>,
+    /// Defined (`N_SECT`, not `N_STAB`) symbols by name, with the underscore.
+    defined: HashMap<&'data [u8], u64>,
+    fixups: Option<ChainedFixups<'data>>,
+    /// Classic `LC_DYLD_INFO(_ONLY)` rebase or bind opcodes are present.
+    dyld_info: bool,
+    /// `LC_CODE_SIGNATURE` `(dataoff, datasize)`.
+    signature: Option<(u64, u64)>,
+}
+
+impl<'data> MachOImage<'data> {
+    /// Headers and load commands first; a file without both LLGo sections is a skip decided
+    /// from them alone. Then the symbol table and every fixup chain.
+    pub fn parse(data: &'data [u8]) -> Result<Self, NotOurs> {
+        let header = Header::parse(data, 0).map_err(obj_err("Mach-O header"))?;
+        if !header.is_little_endian() {
+            return Err(NotOurs::Skip("big-endian Mach-O carries no LLGo tables".into()));
+        }
+        let arch = match header.cputype(LE) {
+            macho::CPU_TYPE_ARM64 => "arm64",
+            macho::CPU_TYPE_X86_64 => "x86_64",
+            other => {
+                return Err(NotOurs::Skip(format!("Mach-O CPU type {other:#x} carries no tables")))
+            }
+        };
+        if header.filetype(LE) != macho::MH_EXECUTE {
+            return Err(NotOurs::Skip(format!(
+                "Mach-O file type {} is not an executable",
+                header.filetype(LE)
+            )));
+        }
+        let mut commands =
+            header.load_commands(LE, data, 0).map_err(obj_err("Mach-O load commands"))?;
+        let mut segments = Vec::new();
+        let mut sect_no: u32 = 0;
+        let (mut entry, mut stub, mut text) = (None, None, None);
+        let mut symtab = None;
+        let mut chained = None;
+        let mut signature = None;
+        let mut dyld_info = false;
+        while let Some(cmd) = commands.next().map_err(obj_err("Mach-O load command"))? {
+            let lc_at = cmd.offset();
+            if let Some((seg, section_data)) = cmd.segment_64().map_err(obj_err("LC_SEGMENT_64"))? {
+                let index = segments.len();
+                let name = String::from_utf8_lossy(seg.name()).into_owned();
+                segments.push(Segment {
+                    index,
+                    name: name.clone(),
+                    vmaddr: seg.vmaddr.get(LE),
+                    vmsize: seg.vmsize.get(LE),
+                    fileoff: seg.fileoff.get(LE),
+                    filesize: seg.filesize.get(LE),
+                });
+                let sections =
+                    seg.sections(LE, section_data).map_err(obj_err("LC_SEGMENT_64 sections"))?;
+                for s in sections {
+                    sect_no += 1;
+                    let sname = s.name();
+                    let slot = match sname {
+                        ENTRY_SECTION => &mut entry,
+                        STUB_SECTION => &mut stub,
+                        b"__text" if seg.name() == b"__TEXT" => &mut text,
+                        _ => continue,
+                    };
+                    if slot.is_some() {
+                        continue; // the first one by load-command order
+                    }
+                    let what = format!("{name},{}", String::from_utf8_lossy(sname));
+                    let kind = s.flags(LE).typ();
+                    if kind == macho::S_ZEROFILL || kind == macho::S_GB_ZEROFILL {
+                        return Err(NotOurs::Malformed(malformed!("{what} is zero-fill")));
+                    }
+                    let info = SectionInfo {
+                        addr: s.addr(LE),
+                        offset: u64::from(s.offset(LE)),
+                        size: s.size(LE),
+                    };
+                    bytes::slice(data, info.offset, info.size, &what)?;
+                    let n = u8::try_from(sect_no).unwrap_or(0);
+                    *slot = Some((Found { info, segment: index }, n));
+                }
+                continue;
+            }
+            match cmd.cmd() {
+                macho::LC_SYMTAB => {
+                    let st = cmd.symtab().map_err(obj_err("LC_SYMTAB"))?;
+                    symtab = st.map(|st| {
+                        (
+                            u64::from(st.symoff.get(LE)),
+                            u64::from(st.nsyms.get(LE)),
+                            u64::from(st.stroff.get(LE)),
+                            u64::from(st.strsize.get(LE)),
+                        )
+                    });
+                }
+                macho::LC_DYLD_CHAINED_FIXUPS => {
+                    let c: &macho::LinkeditDataCommand<LittleEndian> =
+                        cmd.data().map_err(obj_err("LC_DYLD_CHAINED_FIXUPS"))?;
+                    chained = Some((u64::from(c.dataoff.get(LE)), u64::from(c.datasize.get(LE))));
+                }
+                macho::LC_CODE_SIGNATURE => {
+                    let c: &macho::LinkeditDataCommand<LittleEndian> =
+                        cmd.data().map_err(obj_err("LC_CODE_SIGNATURE"))?;
+                    signature = Some((u64::from(c.dataoff.get(LE)), u64::from(c.datasize.get(LE))));
+                }
+                macho::LC_DYLD_INFO | macho::LC_DYLD_INFO_ONLY => {
+                    let c = cmd
+                        .dyld_info()
+                        .map_err(obj_err("LC_DYLD_INFO"))?
+                        .ok_or_else(|| malformed!("LC_DYLD_INFO at {lc_at:#x}: unreadable"))?;
+                    dyld_info |= c.rebase_size.get(LE) != 0
+                        || c.bind_size.get(LE) != 0
+                        || c.weak_bind_size.get(LE) != 0
+                        || c.lazy_bind_size.get(LE) != 0;
+                }
+                _ => {}
+            }
+        }
+        let (Some((entry, _)), Some((stub, _))) = (entry, stub) else {
+            return Err(NotOurs::Skip("no LLGo sections".into()));
+        };
+        let Some((text, text_sect)) = text else {
+            return Err(NotOurs::Malformed(malformed!("LLGo sections but no __TEXT,__text")));
+        };
+        let text_end = text
+            .info
+            .addr
+            .checked_add(text.info.size)
+            .ok_or_else(|| malformed!("__TEXT,__text: address + size overflows"))?;
+        let image_base = segments
+            .iter()
+            .find(|s| s.fileoff == 0 && s.filesize != 0)
+            .map(|s| s.vmaddr)
+            .ok_or_else(|| malformed!("no segment maps the Mach header (file offset 0)"))?;
+        let fixups = match chained {
+            Some((off, size)) => {
+                Some(ChainedFixups::parse(data, off, size, &segments, image_base)?)
+            }
+            None => None,
+        };
+        let mut image = MachOImage {
+            data,
+            arch,
+            segments,
+            llgo: LlgoSections { entry: entry.info, stub: stub.info },
+            llgo_segments: [entry.segment, stub.segment],
+            text: text.info.addr..text_end,
+            text_sect,
+            symtab,
+            defined: HashMap::new(),
+            fixups,
+            dyld_info,
+            signature,
+        };
+        image.defined = image.defined_symbols()?;
+        Ok(image)
+    }
+
+    /// Every nlist entry: `(n_type, n_sect, n_value, name)`. N_STAB entries included; callers
+    /// filter.
+    fn nlists(&self) -> Result<Vec<NlistEntry<'data>>> {
+        let Some((symoff, nsyms, stroff, strsize)) = self.symtab else {
+            return Ok(Vec::new());
+        };
+        let entry = std::mem::size_of::<macho::Nlist64<LittleEndian>>() as u64;
+        let table =
+            bytes::slice(self.data, symoff, nsyms.saturating_mul(entry), "LC_SYMTAB symbols")?;
+        let strings = bytes::slice(self.data, stroff, strsize, "LC_SYMTAB string table")?;
+        let syms: &[macho::Nlist64<LittleEndian>] = object::pod::slice_from_all_bytes(table)
+            .map_err(|()| malformed!("LC_SYMTAB symbols"))?;
+        let mut out = Vec::with_capacity(syms.len());
+        for (i, s) in syms.iter().enumerate() {
+            let strx = u64::from(s.n_strx(LE));
+            let name = bytes::c_str(strings, strx, "symbol name").map_err(|_| {
+                malformed!(
+                    "symbol {i} at file offset {:#x}: name offset {strx:#x} lies past the string \
+                     table ({strsize:#x} bytes at {stroff:#x})",
+                    symoff + i as u64 * entry
+                )
+            })?;
+            out.push((s.n_type(), s.n_sect(), s.n_value(LE), name));
+        }
+        Ok(out)
+    }
+
+    fn defined_symbols(&self) -> Result<HashMap<&'data [u8], u64>> {
+        let mut map = HashMap::new();
+        for (n_type, _, value, name) in self.nlists()? {
+            if !n_type.is_stab() && n_type.typ() == macho::N_SECT {
+                map.entry(name).or_insert(value);
+            }
+        }
+        Ok(map)
+    }
+
+    pub fn arch(&self) -> &'static str {
+        self.arch
+    }
+
+    pub fn fixups(&self) -> Option<&ChainedFixups<'data>> {
+        self.fixups.as_ref()
+    }
+
+    pub fn segments(&self) -> &[Segment] {
+        &self.segments
+    }
+
+    /// Where a bind node points: the import's symbol in this image + both addends.
+    fn resolve_bind(&self, fixups: &ChainedFixups<'_>, ordinal: u32, addend: u64) -> Pointer {
+        let Some(import) = fixups.imports.get(ordinal as usize) else {
+            return Pointer::Outside;
+        };
+        if import.library == Library::Elsewhere {
+            return Pointer::Outside;
+        }
+        match self.defined.get(import.name) {
+            Some(&addr) => {
+                Pointer::Addr(addr.wrapping_add(addend).wrapping_add(import.addend as u64))
+            }
+            None => Pointer::Outside,
+        }
+    }
+
+    /// The fixups, or the reason the image has none we can work with.
+    fn chained(&self) -> Result<&ChainedFixups<'data>> {
+        match &self.fixups {
+            Some(f) => Ok(f),
+            None if self.dyld_info => Err(unsupported!(
+                "classic LC_DYLD_INFO rebase/bind opcodes (deployment target before macOS 13): \
+                 only chained fixups can be rewritten"
+            )),
+            None => Err(unsupported!(
+                "no LC_DYLD_CHAINED_FIXUPS: the loader could not slide the table's base"
+            )),
+        }
+    }
+
+    /// The two sections must lie in segments whose chains we decode.
+    fn check_section_segments(&self, fixups: &ChainedFixups<'_>) -> Result<()> {
+        let s = self.llgo;
+        for (info, name) in [(s.entry, "__llgo_fie"), (s.stub, "__llgo_stub")] {
+            if let Some(starts) = fixups.starts_for(info.offset) {
+                if starts.pointer_format != PTR_64 && starts.pointer_format != PTR_64_OFFSET {
+                    return Err(unsupported!(
+                        "{name} lies in segment {} with chained pointer format {}: only formats 2 \
+                         and 6 are handled",
+                        starts.name,
+                        starts.pointer_format
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn section_ranges(&self) -> [Range<u64>; 2] {
+        let s = self.llgo;
+        [s.entry.offset..s.entry.offset + s.entry.size, s.stub.offset..s.stub.offset + s.stub.size]
+    }
+
+    fn parsed_signature(&self, data: &[u8]) -> Result<Option<codesign::Signature>> {
+        match self.signature {
+            Some((off, size)) => codesign::parse(data, off, size).map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
+impl<'data> Image<'data> for MachOImage<'data> {
+    fn data(&self) -> &'data [u8] {
+        self.data
+    }
+
+    fn style(&self) -> NameStyle {
+        NameStyle::MachO
+    }
+
+    fn describe(&self) -> String {
+        format!("Mach-O {}", self.arch)
+    }
+
+    fn sections(&self) -> LlgoSections {
+        self.llgo
+    }
+
+    fn text(&self) -> Range<u64> {
+        self.text.clone()
+    }
+
+    fn text_symbols(&self) -> Result<Vec<TextSymbol<'data>>> {
+        if self.symtab.is_none() {
+            return Err(Error::unsupported("no symbol table (stripped link): cannot find owners"));
+        }
+        let mut out = Vec::new();
+        for (n_type, n_sect, addr, name) in self.nlists()? {
+            if n_type.is_stab()
+                || n_type.typ() != macho::N_SECT
+                || n_sect != self.text_sect
+                || !self.text.contains(&addr)
+            {
+                continue;
+            }
+            out.push(TextSymbol { addr, size: 0, name });
+        }
+        if out.is_empty() {
+            return Err(Error::unsupported(
+                "no symbols in __TEXT,__text (stripped link): cannot find owners",
+            ));
+        }
+        Ok(out)
+    }
+
+    fn pointer_at(&self, offset: u64) -> Result<Pointer> {
+        let raw = bytes::u64_le(self.data, offset, "pointer slot")?;
+        let Some(fixups) = &self.fixups else {
+            return Ok(Pointer::Addr(raw));
+        };
+        if let Some(starts) = fixups.starts_for(offset) {
+            if !starts.walked {
+                return Err(unsupported!(
+                    "pointer slot at file offset {offset:#x} lies in segment {} with chained \
+                     pointer format {}: only formats 2 and 6 are handled",
+                    starts.name,
+                    starts.pointer_format
+                ));
+            }
+        }
+        Ok(match fixups.nodes.get(&offset) {
+            None => Pointer::Addr(raw),
+            Some(node) => match node.kind {
+                FixupKind::Rebase { target } => Pointer::Addr(target),
+                FixupKind::Bind { ordinal, addend } => self.resolve_bind(fixups, ordinal, addend),
+            },
+        })
+    }
+
+    fn symbol_address(&self, name: &[u8]) -> Option<u64> {
+        let mut full = Vec::with_capacity(name.len() + 1);
+        full.push(b'_');
+        full.extend_from_slice(name);
+        self.defined.get(full.as_slice()).copied()
+    }
+
+    fn addr_to_offset(&self, addr: u64, len: u64) -> Option<u64> {
+        self.segments.iter().find_map(|seg| {
+            let delta = addr.checked_sub(seg.vmaddr)?;
+            let end = delta.checked_add(len)?;
+            (end <= seg.filesize).then(|| seg.fileoff + delta)
+        })
+    }
+
+    fn precheck(&self) -> Result<()> {
+        let fixups = self.chained()?;
+        self.check_section_segments(fixups)?;
+        let s = self.llgo;
+        for (info, seg) in [(s.entry, self.llgo_segments[0]), (s.stub, self.llgo_segments[1])] {
+            // The live slot sits 16 bytes into the section (blob base or redirect target).
+            let slot = info.offset + crate::table::encode::LIVE_SLOT_OFFSET;
+            if info.size < 24 {
+                continue;
+            }
+            surgery::slot_page(fixups, &self.segments[seg], slot)?;
+        }
+        self.parsed_signature(self.data)?;
+        Ok(())
+    }
+
+    fn encode_live_slots(&self, layout: &mut Layout) -> Result<Vec<Edit>> {
+        let fixups = self.chained()?;
+        self.check_section_segments(fixups)?;
+        let s = self.llgo;
+        let slots: Vec<surgery::LiveSlot> = layout
+            .live
+            .iter()
+            .map(|l| {
+                let (info, seg) = match l.section {
+                    Which::Entry => (s.entry, self.llgo_segments[0]),
+                    Which::Stub => (s.stub, self.llgo_segments[1]),
+                };
+                surgery::LiveSlot {
+                    offset: info.offset + l.offset,
+                    segment: &self.segments[seg],
+                    target: l.value,
+                }
+            })
+            .collect();
+        let plan = surgery::splice(fixups, &self.section_ranges(), &slots)?;
+        for (live, word) in layout.live.iter().zip(&plan.live_words) {
+            let bytes = match live.section {
+                Which::Entry => &mut layout.entry,
+                Which::Stub => &mut layout.stub,
+            };
+            let at = live.offset as usize;
+            let dst = bytes
+                .get_mut(at..at + 8)
+                .ok_or_else(|| malformed!("internal: live slot {at:#x} outside its section"))?;
+            dst.copy_from_slice(&word.to_le_bytes());
+        }
+        Ok(plan.edits)
+    }
+
+    fn is_signed(&self) -> bool {
+        self.signature.is_some()
+    }
+
+    fn sign(&self, changed: &[Edit]) -> Result<Vec<Edit>> {
+        match self.parsed_signature(self.data)? {
+            Some(sig) => codesign::rehash(&sig, self.data, changed),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    fn load_sections(&self, slide: u64) -> Result<(Vec<u8>, Vec<u8>)> {
+        let s = self.llgo;
+        let mut out = Vec::with_capacity(2);
+        for info in [s.entry, s.stub] {
+            let mut bytes =
+                bytes::slice(self.data, info.offset, info.size, "LLGo section")?.to_vec();
+            if let Some(fixups) = &self.fixups {
+                if fixups.starts_for(info.offset).is_some_and(|st| !st.walked) {
+                    self.check_section_segments(fixups)?;
+                }
+                for (&off, node) in fixups.nodes.range(info.offset..info.offset + info.size) {
+                    let value = match node.kind {
+                        FixupKind::Rebase { target } => target.wrapping_add(slide),
+                        FixupKind::Bind { ordinal, addend } => {
+                            match self.resolve_bind(fixups, ordinal, addend) {
+                                Pointer::Addr(a) => a.wrapping_add(slide),
+                                Pointer::Outside => OUTSIDE_SENTINEL,
+                            }
+                        }
+                    };
+                    let at = (off - info.offset) as usize;
+                    if let Some(dst) = bytes.get_mut(at..at + 8) {
+                        dst.copy_from_slice(&value.to_le_bytes());
+                    }
+                }
+            }
+            out.push(bytes);
+        }
+        let stub = out.pop().unwrap_or_default();
+        let entry = out.pop().unwrap_or_default();
+        Ok((entry, stub))
+    }
+
+    fn verify_slides(&self) -> Vec<u64> {
+        // Non-zero, multiples of the largest page size (16 KiB), small and beyond 4 GiB.
+        vec![0x4000, 0x1_0000_0000, 0x2_3456_8000]
+    }
+
+    fn loader_problems(&self, live_slots: &[u64]) -> Result<Vec<String>> {
+        let mut problems = Vec::new();
+        let fixups = match self.chained() {
+            Ok(f) => f,
+            Err(e) => return Ok(vec![e.to_string()]),
+        };
+        let s = self.llgo;
+        for range in self.section_ranges() {
+            for (&off, node) in fixups.nodes.range(range) {
+                if !live_slots.contains(&off) {
+                    problems.push(format!(
+                        "fixup at file offset {off:#x} inside an LLGo section is not a live slot: \
+                         the loader would overwrite the table ({:?})",
+                        node.kind
+                    ));
+                }
+            }
+        }
+        for &slot in live_slots {
+            match fixups.nodes.get(&slot).map(|n| n.kind) {
+                None => problems.push(format!(
+                    "live slot at file offset {slot:#x} is not a chained fixup: the runtime would \
+                     read a link-time address (or a raw word) at every slide"
+                )),
+                Some(FixupKind::Bind { .. }) => problems
+                    .push(format!("live slot at file offset {slot:#x} is a bind, not a rebase")),
+                Some(FixupKind::Rebase { target }) => {
+                    let redirect =
+                        slot == s.entry.offset + 16 && live_slots.contains(&(s.stub.offset + 16));
+                    let ok =
+                        if redirect { target == s.stub.addr } else { self.text.contains(&target) };
+                    if !ok {
+                        problems.push(format!(
+                            "live slot at file offset {slot:#x} rebases to {target:#x}, which is \
+                             not {}",
+                            if redirect { "the stub section" } else { "inside __text" }
+                        ));
+                    }
+                }
+            }
+        }
+        if let Some(sig) = self.parsed_signature(self.data)? {
+            let stale = codesign::stale_pages(&sig, self.data)?;
+            if !stale.is_empty() {
+                let shown: Vec<String> =
+                    stale.iter().take(8).map(|(cd, p)| format!("{p} (CD at {cd:#x})")).collect();
+                problems.push(format!(
+                    "code signature: {} page hashes do not match the file: pages {}{}",
+                    stale.len(),
+                    shown.join(", "),
+                    if stale.len() > 8 { ", ..." } else { "" }
+                ));
+            }
+        }
+        Ok(problems)
+    }
+}
