@@ -1197,3 +1197,60 @@ fn cmake_with_llgo_ld_as_compiler_and_as_linker() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Mach-O through the shim (ld64.lld flavour chosen by name or by the arguments)
+
+#[test]
+fn macho_links_through_ld64_llgo_and_plain_llgo_ld() {
+    let t = tempdir();
+    let dir = t.path();
+    let macho_fixtures = support::fixtures_dir().join("macho");
+    let src = dir.join("prog.c");
+    run(cmd(need("python3"), dir)
+        .arg(macho_fixtures.join("gen.py"))
+        .arg(&src)
+        .arg(dir.join("manifest.tsv"))
+        .args(["--funcs", "8", "--helpers", "2", "--stubs", "2", "--exported", "1"]))
+    .ok();
+    let ld_dir = dir.join("ld");
+    fs::create_dir_all(&ld_dir).unwrap();
+    symlink(&llgo_ld(), &ld_dir.join("ld64.llgo"));
+    let lld = need("ld64.lld-19");
+    for arch in ["arm64", "x86_64"] {
+        let link = |sub: &str, ld_path: &Path, shim: bool| -> Vec<u8> {
+            // Same basename everywhere: it is the signature's identifier.
+            let out_dir = dir.join(format!("{arch}-{sub}"));
+            fs::create_dir_all(&out_dir).unwrap();
+            let out = out_dir.join("prog");
+            let mut c = cmd(need("clang-19"), dir);
+            c.args(["-target", &format!("{arch}-apple-macos13"), "-ffreestanding", "-fuse-ld=lld"])
+                .arg(format!("--ld-path={}", ld_path.display()))
+                .arg("-isysroot")
+                .arg(macho_fixtures.join("sdk"))
+                .arg(&src)
+                .arg("-o")
+                .arg(&out);
+            if shim {
+                c.env("LLGO_LD_STRICT", "1").env("LLGO_LD_LOG", "info");
+            }
+            let res = run(&mut c);
+            assert!(res.status.success(), "{arch} {sub}: {}", res.text());
+            if shim {
+                let log = String::from_utf8_lossy(&res.stderr);
+                assert!(log.contains("ld64.lld") && log.contains("outcome=\"rewritten\""), "{log}");
+            } else {
+                run(cmd(llgo_ld(), dir).arg("rewrite").arg(&out)).ok();
+            }
+            let v = run(cmd(llgo_ld(), dir).arg("verify").arg(&out));
+            assert!(v.status.success(), "{arch} {sub}: {}", v.text());
+            fs::read(&out).unwrap()
+        };
+        let reference = link("direct", &lld, false);
+        assert!(
+            link("ld64-llgo", &ld_dir.join("ld64.llgo"), true) == reference,
+            "{arch}: ld64.llgo"
+        );
+        assert!(link("llgo-ld", &llgo_ld(), true) == reference, "{arch}: plain llgo-ld");
+    }
+}

@@ -167,7 +167,7 @@ fn resolve(
         Mode::MasqueradeLinker { flavour } => {
             let darwin = flavour.is_darwin() || args::looks_darwin(expanded);
             if let Some(v) = &env.linker {
-                return from_linker_override(v, argv0, darwin, path, me);
+                return from_linker_override(v, darwin, path, me);
             }
             let name = basename(argv0);
             if let Some(program) = real_tool::find_program(name, path, me) {
@@ -193,7 +193,7 @@ fn resolve(
         Mode::LlgoLinker { darwin } => {
             let darwin = *darwin || args::looks_darwin(expanded);
             match &env.linker {
-                Some(v) => from_linker_override(v, argv0, darwin, path, me),
+                Some(v) => from_linker_override(v, darwin, path, me),
                 None => find_lld(darwin, path, me),
             }
         }
@@ -202,13 +202,11 @@ fn resolve(
 
 fn from_linker_override(
     value: &OsStr,
-    argv0: &OsStr,
     darwin: bool,
     path: Option<&OsStr>,
     me: &SelfId,
 ) -> Result<Resolved, String> {
     let (program, word, prefix_args) = real_tool::from_override("LLGO_LD_LINKER", value, path, me)?;
-    let _ = argv0;
     let argv0 = if real_tool::is_lld(&program) {
         real_tool::lld_argv0(darwin)
     } else {
