@@ -450,6 +450,35 @@ fn masquerade_paths_never_recurse() {
         .arg("--version"));
     assert_eq!(res.status.code(), Some(127), "{}", res.text());
 
+    // The first `clang` on PATH is llgo-ld (and there is no real unsuffixed clang here), and
+    // llgo-ld is on PATH again under other names: `cc` (a copy, another inode) and `clang`
+    // (a hard link to that copy).
+    let e1 = dir.join("e1");
+    let e2 = dir.join("e2");
+    fs::create_dir_all(&e1).unwrap();
+    fs::create_dir_all(&e2).unwrap();
+    symlink(&llgo_ld(), &e1.join("clang"));
+    fs::copy(llgo_ld(), e2.join("cc")).unwrap();
+    fs::hard_link(e2.join("cc"), e2.join("clang")).unwrap();
+    let path = path_with(&[&e1, &e2]);
+    let res = run(cmd(e1.join("clang"), dir).env("PATH", &path).arg("--version"));
+    assert_eq!(res.status.code(), Some(127), "{}", res.text());
+    // ... with the real compiler named by an override that is itself llgo-ld under another
+    // name (`cc` is the copy): the copy runs once, skips itself and the chain, finds gcc.
+    for cc in ["cc", "clang-19"] {
+        let out = dir.join(format!("prog-{cc}"));
+        let res = run(cmd(e1.join("clang"), dir)
+            .env("PATH", &path)
+            .env("LLGO_LD_CC", cc)
+            .env("LLGO_LD_STRICT", "1")
+            .arg("-no-pie")
+            .args(&f.objs)
+            .arg("-o")
+            .arg(&out));
+        assert!(res.status.success() && res.stderr.is_empty(), "LLGO_LD_CC={cc}: {}", res.text());
+        check_program(&out);
+    }
+
     // A linker masquerade whose only same-name program is llgo-ld: gcc -B with ld -> ld.
     let ld_dir = dir.join("ld-dir");
     fs::create_dir_all(&ld_dir).unwrap();
