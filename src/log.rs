@@ -106,6 +106,7 @@ pub struct LinkLine {
 pub struct Counts {
     pub entry: usize,
     pub stub: usize,
+    /// Records that made a row: not inline copies, ownerless, unindexed, duplicate or clones.
     pub kept: usize,
     pub inline: usize,
     pub no_owner: usize,
@@ -120,7 +121,16 @@ impl Counts {
         for s in summaries {
             c.entry += s.stats.entry_records;
             c.stub += s.stats.stub_records;
-            c.kept += s.rows;
+            // Records that made (or confirmed) a row: everything but the ones the owner test
+            // and the index set aside.
+            let st = &s.stats;
+            let total = st.entry_records + st.stub_records;
+            let dropped = st.inline_copies
+                + st.no_owner
+                + st.not_in_index
+                + st.duplicates
+                + st.clone_suffixed;
+            c.kept += total.saturating_sub(dropped);
             c.inline += s.stats.inline_copies;
             c.no_owner += s.stats.no_owner;
             c.rows += s.rows;
