@@ -16,12 +16,23 @@ USAGE:
     llgo-ld verify FILE...         check rewritten executables as the runtime will use them
     llgo-ld inspect [--json] FILE...
                                    summarize the LLGo sections and the predicted outcome
-    llgo-ld CC ARGS...             run a compiler driver, then rewrite what it linked
-    llgo-ld ARGS...                act as the linker (clang --ld-path=/path/llgo-ld)
+    llgo-ld CC ARGS...             run a compiler driver (like `ccache gcc`), then rewrite what
+                                   it linked: CC=\"llgo-ld clang-19\"
+    llgo-ld ARGS...                act as the linker: clang --ld-path=/path/llgo-ld (runs ld.lld,
+                                   or ld64.lld for Darwin-style arguments)
 
-As a symlink named cc, gcc, clang(-NN), c++, g++, clang++ it runs the next real compiler of that
-name on PATH; named ld, ld.lld, ld64.lld, ld.bfd, ld.gold, mold it runs that linker; named
-ld.llgo / ld64.llgo it is found by `clang -fuse-ld=llgo` and runs lld.
+MASQUERADING (a symlink or copy of llgo-ld under another name):
+    cc gcc clang clang-NN *-gcc *-clang     runs the next real program of that name on PATH
+    c++ g++ clang++ clang++-NN *-g++ ...    (the same, for C++)
+    ld ld.lld ld64.lld ld.bfd ld.gold ld.mold mold ld64
+                                   runs the next real linker of that name (gcc: -B<dir>/ with an
+                                   `ld` symlink in <dir>)
+    ld.llgo ld64.llgo              found by `clang -fuse-ld=llgo` (-B dirs, clang's dir, PATH);
+                                   runs lld: ld.lld, else the newest ld.lld-NN on PATH, else the
+                                   newest /usr/lib/llvm-NN/bin/ld.lld
+llgo-ld never runs itself as the real tool (canonical path, inode, LLGO_LD_CHAIN) and never
+changes PATH; with no real tool it exits 127. The real tool gets the original arguments and its
+exit status (or signal) is llgo-ld's. Only an executable that the link wrote is rewritten.
 
 ENVIRONMENT:
     LLGO_PCLNPOST=0      forward only, rewrite nothing
@@ -30,8 +41,11 @@ ENVIRONMENT:
                          the real tool (may carry arguments, split like a shell)
     LLGO_LD_RESERVE=0    never relink with padding when the table does not fit (the default
                          relinks once, see docs/room.md)
-    LLGO_LD_LOG=FILTER   tracing filter (info, debug, llgo_ld=trace); silent by default
+    LLGO_LD_LOG=FILTER   tracing filter (info: one line per link; debug; llgo_ld=trace);
+                         silent by default
     LLGO_LD_LOG_FILE=P   append the log to P instead of stderr (implies info)
+
+Recipes (make, CMake, Cargo, gcc, -fuse-ld, --ld-path): docs/usage.md.
 ";
 
 /// Runs a subcommand; returns the exit status.

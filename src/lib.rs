@@ -4,10 +4,12 @@
 pub mod binary;
 pub mod cli;
 pub mod codesign;
+pub mod driver;
 pub mod error;
 pub mod extract;
 pub mod image;
 pub mod inspect;
+pub mod log;
 pub mod output;
 pub mod patch;
 pub mod postlink;

@@ -1,6 +1,6 @@
-//! `llgo-ld`: argv[0] dispatch and exit-status mapping; everything else lives in the library.
+//! `llgo-ld`: multicall dispatch on argv[0] (tool subcommands, compiler-driver shim, linker
+//! shim) and the process's end; everything else lives in the library.
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    std::process::exit(llgo_ld::cli::run(&args));
+    llgo_ld::driver::main(std::env::args_os().collect()).exit()
 }

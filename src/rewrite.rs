@@ -131,6 +131,11 @@ pub fn plan(data: &[u8]) -> Result<Plan> {
 
 /// All edits for one image (offsets relative to the image), or a skip.
 fn plan_one(image: &dyn Image<'_>) -> Result<std::result::Result<(Vec<Edit>, Summary), String>> {
+    // Already rewritten is a skip whatever else the image holds (a signature re-made with a
+    // certificate afterwards, say): the prechecks are about writing, and nothing will be written.
+    if extract::entry_state(image)? != EntryState::Records {
+        return Ok(Err("already rewritten".into()));
+    }
     image.precheck()?;
     let mut plan = match plan_image(image)? {
         Ok(plan) => plan,

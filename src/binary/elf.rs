@@ -7,7 +7,7 @@ use object::elf;
 use object::read::elf::{FileHeader, ProgramHeader, SectionHeader, SectionTable, Sym, SymbolTable};
 use object::LittleEndian;
 
-use crate::binary::bytes;
+use crate::binary::{bytes, NotOurs};
 use crate::error::{Error, Result};
 use crate::image::{Image, LlgoSections, Pointer, SectionInfo};
 use crate::malformed;
@@ -18,18 +18,6 @@ pub const STUB_SECTION: &[u8] = b"llgo_funcinfo_stubsite";
 
 type Header = elf::FileHeader64<LittleEndian>;
 const LE: LittleEndian = LittleEndian;
-
-/// Why an ELF file is not ours to rewrite: not an error, a skip.
-pub enum NotOurs {
-    Skip(String),
-    Malformed(Error),
-}
-
-impl From<Error> for NotOurs {
-    fn from(e: Error) -> Self {
-        NotOurs::Malformed(e)
-    }
-}
 
 fn obj_err(what: &str) -> impl Fn(object::read::Error) -> Error + '_ {
     move |e| malformed!("{what}: {e}")

@@ -11,10 +11,10 @@ use object::read::macho::{MachHeader, Nlist, Section as _, Segment as _};
 use object::LittleEndian;
 
 use crate::binary::bytes;
-use crate::binary::elf::NotOurs;
 use crate::binary::macho_fixups::{
     ChainedFixups, FixupKind, Library, Segment, PTR_64, PTR_64_OFFSET,
 };
+use crate::binary::NotOurs;
 use crate::codesign;
 use crate::error::{Error, Result};
 use crate::image::{Image, LlgoSections, Pointer, SectionInfo};

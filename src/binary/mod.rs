@@ -15,6 +15,18 @@ pub const OTHER_ELF: &str = "32-bit or big-endian ELF carries no LLGo tables";
 pub const OTHER_MACHO: &str = "32-bit or big-endian Mach-O carries no LLGo tables";
 pub const UNKNOWN: &str = "not an ELF or Mach-O file";
 
+/// Why a file is not rewritten by a reader: a skip (not ours) or damage (a failure).
+pub enum NotOurs {
+    Skip(String),
+    Malformed(crate::error::Error),
+}
+
+impl From<crate::error::Error> for NotOurs {
+    fn from(e: crate::error::Error) -> Self {
+        NotOurs::Malformed(e)
+    }
+}
+
 /// The images of one file that may carry LLGo tables.
 pub enum Images<'data> {
     /// Nothing to do with this file, and why.
@@ -29,14 +41,14 @@ pub fn images<'data>(data: &'data [u8]) -> Result<Images<'data>> {
     Ok(match sniff(data) {
         Kind::Elf64Le => match elf::ElfImage::parse(data) {
             Ok(image) => Images::List(vec![(0, Box::new(image))]),
-            Err(elf::NotOurs::Skip(why)) => Images::Skip(why),
-            Err(elf::NotOurs::Malformed(e)) => return Err(e),
+            Err(NotOurs::Skip(why)) => Images::Skip(why),
+            Err(NotOurs::Malformed(e)) => return Err(e),
         },
         Kind::OtherElf => Images::Skip(OTHER_ELF.into()),
         Kind::MachO64 => match macho::MachOImage::parse(data) {
             Ok(image) => Images::List(vec![(0, Box::new(image))]),
-            Err(elf::NotOurs::Skip(why)) => Images::Skip(why),
-            Err(elf::NotOurs::Malformed(e)) => return Err(e),
+            Err(NotOurs::Skip(why)) => Images::Skip(why),
+            Err(NotOurs::Malformed(e)) => return Err(e),
         },
         Kind::Fat => universal(data)?,
         Kind::OtherMachO => {
@@ -64,8 +76,8 @@ fn universal<'data>(data: &'data [u8]) -> Result<Images<'data>> {
         }
         match macho::MachOImage::parse(bytes) {
             Ok(image) => list.push((s.offset, Box::new(image))),
-            Err(elf::NotOurs::Skip(why)) => skips.push(format!("slice {i}: {why}")),
-            Err(elf::NotOurs::Malformed(e)) => {
+            Err(NotOurs::Skip(why)) => skips.push(format!("slice {i}: {why}")),
+            Err(NotOurs::Malformed(e)) => {
                 return Err(e.context(format!("slice {i} at file offset {:#x}", s.offset)))
             }
         }
