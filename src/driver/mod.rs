@@ -68,7 +68,9 @@ impl Env {
             linker: var("LLGO_LD_LINKER"),
             pclnpost_off: var("LLGO_PCLNPOST").is_some_and(|v| v == "0"),
             strict: var("LLGO_LD_STRICT").is_some_and(|v| v != "0"),
-            reserve_off: var("LLGO_LD_RESERVE").is_some_and(|v| v == "0"),
+            reserve_off: var(crate::room::RESERVE_ENV).is_some_and(|v| {
+                crate::room::Reserve::parse(Some(&v)) == crate::room::Reserve::Off
+            }),
             cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
         }
     }
@@ -439,9 +441,10 @@ fn try_relink(
             line.reserved = reserved;
             Ok(())
         }
-        relink::RelinkOutcome::Failed(e) => {
+        relink::RelinkOutcome::Failed { error, reserved } => {
             line.relink = true;
-            Err(e.context("relink for room"))
+            line.reserved = reserved;
+            Err(error.context("relink for room"))
         }
         relink::RelinkOutcome::NotAttempted(why) => {
             tracing::debug!("no relink: {why}");

@@ -5,9 +5,9 @@
 //! [`relink`] once. Everything a second link needs is in the request: the real tool, its
 //! `argv[0]` and original arguments, whether it is a driver or a linker line (and the lld
 //! flavour), the output, the working directory, the shortfall, the child environment, and the
-//! [`Runner`] to run it with (only `spawn.rs` starts processes). [`RelinkRequest::args_with`]
-//! builds the second command line. Issue 5 replaces the body of [`relink`] with a call into
-//! `crate::room`; nothing else in the driver needs to change.
+//! [`Runner`] to run it with (only `spawn.rs` starts processes). [`relink`] hands it to
+//! [`crate::room::relink`], which builds the second command line (`room::args`, tested there),
+//! runs it through the runner, rewrites the result and replaces the output.
 
 use std::ffi::OsStr;
 use std::ffi::OsString;
@@ -16,8 +16,12 @@ use std::path::Path;
 use super::args::Flavour;
 use super::spawn::Invocation;
 use super::spawn::Runner;
+use super::spawn::Status;
 use crate::error::Error;
+use crate::output::Identity;
 use crate::rewrite::Summary;
+use crate::room;
+use crate::room::Relinked;
 
 /// How the real tool's command line is read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,30 +57,6 @@ pub struct RelinkRequest<'a> {
 }
 
 impl RelinkRequest<'_> {
-    /// The second command line: the original arguments, then `extra_input` as a linker input,
-    /// then the output redirected to `new_output` (the last `-o` wins for clang, gcc, lld, bfd,
-    /// gold and mold, and a linker-level one wins over the driver's).
-    pub fn args_with(&self, extra_input: &Path, new_output: &Path) -> Vec<OsString> {
-        let mut args = self.args.to_vec();
-        let x = |a: &str| OsString::from(a);
-        match self.style {
-            Style::Driver => {
-                args.extend([x("-Xlinker"), extra_input.as_os_str().to_owned()]);
-                if self.output_from_linker_option {
-                    args.extend([x("-Xlinker"), x("-o"), x("-Xlinker")]);
-                } else {
-                    args.push(x("-o"));
-                }
-            }
-            Style::Linker(_) => {
-                args.push(extra_input.as_os_str().to_owned());
-                args.push(x("-o"));
-            }
-        }
-        args.push(new_output.as_os_str().to_owned());
-        args
-    }
-
     /// A quiet invocation (output captured and dropped) of the same tool with `args`.
     pub fn invocation(&self, args: Vec<OsString>) -> Invocation {
         Invocation {
@@ -99,66 +79,54 @@ pub enum RelinkOutcome {
     NotAttempted(String),
     /// The output now holds the relinked, rewritten and verified program.
     Rewritten { summaries: Vec<Summary>, reserved: u64 },
-    /// The second round failed; the first output is untouched.
-    Failed(Error),
+    /// The second round (with `reserved` bytes of padding) failed; the first output is
+    /// untouched.
+    Failed { error: Error, reserved: u64 },
 }
 
-/// The one call the driver makes when the table does not fit. Issue 5: `crate::room::relink`.
+/// The one call the driver makes when the table does not fit: [`crate::room::relink`], with
+/// the second link run by this request's runner (quietly, and with `LLGO_PCLNPOST=0` so that a
+/// nested llgo-ld only forwards: this process rewrites the result).
 pub fn relink(req: &RelinkRequest<'_>) -> RelinkOutcome {
-    let _ = req;
-    RelinkOutcome::NotAttempted("relinking for room is not implemented".into())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::driver::spawn::MockRunner;
-
-    #[test]
-    fn second_command_lines() {
-        let runner = MockRunner::default();
-        let args: Vec<OsString> = ["m.o", "-o", "prog"].iter().map(OsString::from).collect();
-        let mut req = RelinkRequest {
-            program: Path::new("/usr/bin/clang-19"),
-            argv0: OsStr::new("clang-19"),
-            args: &args,
-            style: Style::Driver,
-            output: Path::new("/w/prog"),
-            output_from_linker_option: false,
-            cwd: Path::new("/w"),
-            shortfall: 48,
-            env: &[],
-            runner: &runner,
-            mode: "cc",
-        };
-        let s =
-            |v: Vec<OsString>| v.into_iter().map(|a| a.into_string().unwrap()).collect::<Vec<_>>();
-        let (pad, out) = (Path::new("/t/pad.o"), Path::new("/t/d/prog"));
-        assert_eq!(
-            s(req.args_with(pad, out)),
-            ["m.o", "-o", "prog", "-Xlinker", "/t/pad.o", "-o", "/t/d/prog"]
-        );
-        req.output_from_linker_option = true;
-        assert_eq!(
-            s(req.args_with(pad, out)),
-            [
-                "m.o",
-                "-o",
-                "prog",
-                "-Xlinker",
-                "/t/pad.o",
-                "-Xlinker",
-                "-o",
-                "-Xlinker",
-                "/t/d/prog"
-            ]
-        );
-        req.style = Style::Linker(Flavour::Lld);
-        assert_eq!(
-            s(req.args_with(pad, out)),
-            ["m.o", "-o", "prog", "/t/pad.o", "-o", "/t/d/prog"]
-        );
-        let inv = req.invocation(vec![]);
-        assert!(inv.quiet && !inv.report_channel);
+    let identity = match Identity::of(req.output) {
+        Ok(Some(id)) => id,
+        Ok(None) => return RelinkOutcome::NotAttempted("the output is gone".into()),
+        Err(e) => {
+            let error = Error::io(req.output.display(), e);
+            return RelinkOutcome::Failed { error, reserved: 0 };
+        }
+    };
+    let room_req = room::RelinkRequest {
+        args: req.args,
+        style: match req.style {
+            Style::Driver => room::Style::Driver,
+            Style::Linker(_) => room::Style::Linker,
+        },
+        from_linker_option: req.output_from_linker_option,
+        output: req.output,
+        identity,
+        shortfall: req.shortfall,
+    };
+    let mut link = |args: &[OsString]| {
+        let mut inv = req.invocation(args.to_vec());
+        inv.env.push(("LLGO_PCLNPOST".into(), "0".into()));
+        let done = req.runner.run(&inv)?;
+        Ok(room::LinkRun {
+            success: done.status.success(),
+            status: match done.status {
+                Status::Exited(code) => format!("exit status {code}"),
+                Status::Signaled(sig) => format!("killed by signal {sig}"),
+            },
+            stderr: done.stderr,
+        })
+    };
+    let outcome = room::relink(&room_req, &mut link);
+    tracing::debug!(mode = req.mode, "{outcome}");
+    match outcome.result {
+        Relinked::Rewritten(summaries) => {
+            RelinkOutcome::Rewritten { summaries, reserved: outcome.reserved }
+        }
+        Relinked::NotAttempted(why) => RelinkOutcome::NotAttempted(why),
+        Relinked::Failed(error) => RelinkOutcome::Failed { error, reserved: outcome.reserved },
     }
 }
