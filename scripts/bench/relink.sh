@@ -9,17 +9,8 @@
 set -euo pipefail
 work=$(mktemp -d "${TMPDIR:-/tmp}/llgo-ld-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-gen=shim-tests/fixtures/gen.py
 lld=$(command -v ld.lld-19)
-
-build() { # name, gen.py args...
-  local name=$1; shift
-  local dir=$work/$name
-  python3 "$gen" "$dir/src" "$@" >/dev/null
-  ls "$dir"/src/*.c | xargs -P "$(nproc)" -I{} sh -c \
-    'clang-19 -O1 -fno-pie -ffunction-sections -Ishim-tests/fixtures -c "$1" -o "$1.o"' _ {}
-  clang-19 -O1 -fno-pie -Ishim-tests/fixtures -c shim-tests/fixtures/rtcheck.c -o "$dir/rtcheck.o"
-}
+source scripts/bench-lib.sh
 
 mean() { # hyperfine json, command index
   python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][int(sys.argv[2])]["mean"])' "$1" "$2"
@@ -30,8 +21,8 @@ for size in ${RELINK_SIZES:-10k 100k}; do
     10k) args=(--packages 4 --funcs 1250 --stubs 1250 --noinline) ;;
     100k) args=(--packages 20 --funcs 2500 --stubs 2500 --noinline) ;;
   esac
-  build "$size" "${args[@]}"
   dir=$work/$size
+  build_objects "$dir" "${args[@]}"
   link=(-no-pie "--ld-path=$lld" -Wl,--gc-sections -Wl,--icf=safe "$dir"/src/*.o "$dir/rtcheck.o")
   clang-19 "${link[@]}" -o "$dir/plain"
   short=$("$LLGO_LD" inspect --json "$dir/plain" | sed -n 's/.*"shortfall":\([0-9]*\).*/\1/p')

@@ -4,16 +4,11 @@
 set -euo pipefail
 work=$(mktemp -d "${TMPDIR:-/tmp}/llgo-ld-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-gen=shim-tests/fixtures/gen.py
+source scripts/bench-lib.sh
 
-build() { # name, gen.py args...
-  local name=$1; shift
-  local dir=$work/$name
-  python3 "$gen" "$dir/src" "$@" >/dev/null
-  # Compile the packages in parallel, link with lld, -no-pie as LLGo does.
-  ls "$dir"/src/*.c | xargs -P "$(nproc)" -I{} sh -c \
-    'clang-19 -O1 -fno-pie -ffunction-sections -Ishim-tests/fixtures -c "$1" -o "$1.o"' _ {}
-  clang-19 -O1 -fno-pie -Ishim-tests/fixtures -c shim-tests/fixtures/rtcheck.c -o "$dir/rtcheck.o"
+build() { # name, gen.py args...: links the fixture with lld, -no-pie as LLGo does
+  local dir=$work/$1; shift
+  build_objects "$dir" "$@"
   clang-19 -no-pie --ld-path="$(command -v ld.lld-19)" "$dir"/src/*.o "$dir/rtcheck.o" -o "$dir/prog"
   echo "$dir/prog"
 }
