@@ -208,10 +208,25 @@ fn fits_neither_is_left_untouched() {
     let built = build_fixture(&dir, &FixtureSpec::NO_FIT, Toolchain::ClangLld, Opt::O1, false);
     let exe = &built.exe;
     let original = std::fs::read(exe).expect("reading the link output");
+
+    // The shortfall, independently: rows from the generator's manifest at goblin's symbol
+    // addresses, buckets by FORMAT.md's formula, against goblin's entry section size.
+    let facts = read_elf(exe);
+    let rows: Vec<u64> = expected_rows(&built.manifest, &facts.symbols).into_keys().collect();
+    let (first, last) = (rows[0], rows[rows.len() - 1]);
+    let buckets = (last - (first & !4095)) / 4096 + 1;
+    let need = 32 + 8 * (rows.len() as u64 + 1) + 36 * buckets;
+    let short = need - facts.entry.bytes.len() as u64;
+    let inspect = llgo_ld(["inspect".as_ref(), exe.as_os_str()]);
+    let text = String::from_utf8_lossy(&inspect.stdout);
+    assert!(inspect.status.success(), "inspect\n{}", show(&inspect));
+    assert!(text.contains(&format!("does not fit by {short} bytes")), "want {short}:\n{text}");
+    assert!(text.contains(&format!("blob needs {need} bytes")), "want {need}:\n{text}");
+
     let rewrite = llgo_ld(["rewrite".as_ref(), exe.as_os_str()]);
     assert_eq!(rewrite.status.code(), Some(1), "rewrite\n{}", show(&rewrite));
     let stderr = String::from_utf8_lossy(&rewrite.stderr);
-    assert!(stderr.contains("does not fit"), "{stderr}");
+    assert!(stderr.contains(&format!("does not fit by {short} bytes")), "{stderr}");
     assert!(std::fs::read(exe).expect("reading again") == original, "file changed");
     let run = run_program(exe, built.arch);
     assert_eq!(run.status.code(), Some(RTCHECK_NO_TABLE), "{}", show(&run));
