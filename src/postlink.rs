@@ -8,7 +8,6 @@ use crate::error::{Error, ErrorKind};
 use crate::output::{self, Identity};
 use crate::patch;
 use crate::rewrite::{self, Plan, Summary};
-use crate::verify;
 
 /// What happened to one file.
 #[derive(Debug)]
@@ -62,15 +61,8 @@ fn run(path: &Path, expected: Option<Identity>) -> Outcome {
     if let Err(e) = patch::apply(&mut image, &edits) {
         return Outcome::Failed(e);
     }
-    match verify::verify_with(&image, verify::Depth::SelfCheck) {
-        Ok(report) if report.ok() => {}
-        Ok(report) => {
-            return Outcome::Failed(Error::malformed(format!(
-                "internal: the rewritten image fails its own verification: {}",
-                report.problems.join("; ")
-            )))
-        }
-        Err(e) => return Outcome::Failed(e.context("internal: verifying the rewritten image")),
+    if let Err(e) = rewrite::self_check(&image) {
+        return Outcome::Failed(e);
     }
     match output::commit(path, &identity, &file, original_len, &edits) {
         Ok(()) => Outcome::Rewritten(summaries),

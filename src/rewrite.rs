@@ -11,6 +11,7 @@ use crate::image::{Image, SectionInfo};
 use crate::patch::{self, Edit};
 use crate::table::encode::{self, Layout, Placement, Span};
 use crate::table::{self, Stats};
+use crate::verify::{self, Depth};
 
 /// What the rewrite did to one image.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -164,12 +165,20 @@ pub fn plan_verified(data: &[u8]) -> Result<Plan> {
     };
     let mut out = data.to_vec();
     patch::apply(&mut out, edits)?;
-    let report = crate::verify::verify_with(&out, crate::verify::Depth::SelfCheck)?;
+    self_check(&out)?;
+    Ok(plan)
+}
+
+/// The rewrite's self-check on the patched image: the `verify` of the subcommand at
+/// [`Depth::SelfCheck`]. A rewrite that would not verify is a failure, never an output.
+pub fn self_check(patched: &[u8]) -> Result<()> {
+    let report = verify::verify_with(patched, Depth::SelfCheck)
+        .map_err(|e| e.context("internal: verifying the rewritten image"))?;
     if !report.ok() {
         return Err(Error::malformed(format!(
             "internal: the rewritten image fails its own verification: {}",
             report.problems.join("; ")
         )));
     }
-    Ok(plan)
+    Ok(())
 }
