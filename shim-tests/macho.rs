@@ -702,12 +702,34 @@ fn malformed_chains_are_refused_cleanly() {
     d[bind..bind + 8].copy_from_slice(&w.to_le_bytes());
     expect_refused("ordinal", d, "out of range");
 
+    // A segment whose file range overflows: __DATA's fileoff at u64::MAX (found by review: the
+    // chain walk added to it unchecked).
+    let mut d = orig.clone();
+    set_segment_fileoff(&mut d, "__DATA", u64::MAX);
+    expect_refused("fileoff-overflow", d, "lies past the end of the file");
+
     // Import name offset past the string pool.
     let mut d = orig.clone();
     let (imports, _, _, _) = imports_table(&d);
     let w = (u32le(&d, imports) & 0x1FF) | (0x7F_FFFF << 9);
     d[imports..imports + 4].copy_from_slice(&w.to_le_bytes());
     expect_refused("name", d, "past the string pool");
+}
+
+/// Sets the `fileoff` of the `LC_SEGMENT_64` named `name`, walking the load commands by hand.
+fn set_segment_fileoff(d: &mut [u8], name: &str, fileoff: u64) {
+    let mut at = 32usize;
+    for _ in 0..u32le(d, 16) {
+        let (cmd, size) = (u32le(d, at), u32le(d, at + 4) as usize);
+        let segname = &d[at + 8..at + 24];
+        if cmd == 0x19 && segname.split(|&b| b == 0).next() == Some(name.as_bytes()) {
+            // segname(16) vmaddr(8) vmsize(8) fileoff(8) at +8
+            d[at + 40..at + 48].copy_from_slice(&fileoff.to_le_bytes());
+            return;
+        }
+        at += size;
+    }
+    panic!("no segment {name}");
 }
 
 /// Walks the `__DATA` chain of page 0 the plain way and returns the first bind node's offset.

@@ -81,6 +81,12 @@ fn pie_fixture_fails_and_stays_identical() {
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("position-independent executable"), "{stderr}");
     assert!(stderr.contains("dynamic relocations target the LLGo sections"), "{stderr}");
+    // verify gives the reason rewrite gives, not "a table would fit" (found by review).
+    let pie = dir.join("work-pie").join("prog");
+    let verify = llgo_ld([Path::new("verify"), &pie]);
+    let out = String::from_utf8_lossy(&verify.stdout);
+    assert_eq!(verify.status.code(), Some(1), "{out}");
+    assert!(out.contains("position-independent executable"), "{out}");
 }
 
 /// 32-bit and big-endian ELF files carrying sections with LLGo's names are still skipped: no
@@ -138,6 +144,8 @@ struct Layout {
     array_off: usize,
     /// File offset of the meta record (row 0).
     meta_off: usize,
+    /// File offset of the program header of the PT_LOAD that holds the index count.
+    count_phdr: usize,
 }
 
 fn locate(exe: &Path) -> Layout {
@@ -169,7 +177,25 @@ fn locate(exe: &Path) -> Layout {
     let index_ptr_global = to_off(u64_at(meta_off + 16));
     let count_off = to_off(u64_at(meta_off + 32));
     let array_off = to_off(u64_at(index_ptr_global));
-    Layout { data: data.clone(), entry_shdr, entry_off, entry_size, count_off, array_off, meta_off }
+    let count_addr = u64_at(meta_off + 32) as usize;
+    let count_phdr = elf
+        .program_headers
+        .iter()
+        .position(|p| {
+            p.p_type == goblin::elf::program_header::PT_LOAD && p.vm_range().contains(&count_addr)
+        })
+        .map(|i| elf.header.e_phoff as usize + i * elf.header.e_phentsize as usize)
+        .expect("a PT_LOAD holds the count");
+    Layout {
+        data: data.clone(),
+        entry_shdr,
+        entry_off,
+        entry_size,
+        count_off,
+        array_off,
+        meta_off,
+        count_phdr,
+    }
 }
 
 #[test]
@@ -248,6 +274,15 @@ fn malformed_inputs_fail_cleanly_naming_the_structure() {
             "symbol index array",
         ),
         (
+            // p_offset of the PT_LOAD holding the index (found by review: an unchecked add).
+            "segment file offset overflows",
+            {
+                let at = l.count_phdr + 8;
+                Box::new(move |d: &mut Vec<u8>| put(d, at, u64::MAX))
+            },
+            "symbol index",
+        ),
+        (
             "index ids not ascending",
             {
                 let at = l.array_off;
@@ -270,6 +305,25 @@ fn malformed_inputs_fail_cleanly_naming_the_structure() {
             "{name}: error does not name {names_structure:?}: {stderr}"
         );
     }
+}
+
+/// A rewritten file whose symbol index was damaged afterwards: `verify` reports the damage as a
+/// defect instead of calling the index "not checkable" (found by review).
+#[test]
+fn verify_reports_a_damaged_index_after_the_rewrite() {
+    let (dir, built) = matrix_fixture("verify_reports_a_damaged_index");
+    let l = locate(&built.exe);
+    let out = llgo_ld([Path::new("rewrite"), &built.exe]);
+    assert!(out.status.success(), "{}", show(&out));
+    let mut data = std::fs::read(&built.exe).unwrap();
+    let (a, b) = data[l.array_off..l.array_off + 32].split_at_mut(16);
+    a.swap_with_slice(b);
+    let damaged = dir.join("damaged");
+    std::fs::write(&damaged, &data).unwrap();
+    let verify = llgo_ld([Path::new("verify"), &damaged]);
+    let text = String::from_utf8_lossy(&verify.stdout);
+    assert_eq!(verify.status.code(), Some(1), "{text}");
+    assert!(text.contains("defect") && text.contains("ids must ascend strictly"), "{text}");
 }
 
 #[test]
@@ -309,8 +363,11 @@ fn random_mutations_never_panic() {
     // Hot spots: the headers, the section header table, the LLGo sections, the index.
     let elf = goblin::elf::Elf::parse(&original).unwrap();
     let shoff = elf.header.e_shoff as usize;
+    let phoff = elf.header.e_phoff as usize;
+    let phsize = elf.header.e_phnum as usize * elf.header.e_phentsize as usize;
     let spots = [
         (0, 64),
+        (phoff, phsize),
         (shoff, original.len() - shoff),
         (l.entry_off, l.entry_size),
         (l.array_off, 64),

@@ -91,7 +91,9 @@ pub fn check_image(
     let state = extract::entry_state(image)?;
     let (blob_bytes, home, placement) = match state {
         EntryState::Records => {
-            match crate::rewrite::plan_image(image) {
+            // The same decision `rewrite` makes: the prechecks (a PIE, a certificate signature)
+            // first, then the table.
+            match image.precheck().and_then(|()| crate::rewrite::plan_image(image)) {
                 Ok(Err(why)) => report.checked.push(format!("{what}: nothing to write ({why})")),
                 Ok(Ok(plan)) => report.problems.push(format!(
                     "{what}: LLGo sections were not rewritten (a table of {} rows would fit)",
@@ -229,13 +231,21 @@ fn check_names(
     let text_end = image.text().end;
     let symbols = image.text_symbols()?;
     let owners = Owners::new(&symbols, text_end, image.style());
-    let index = extract::symbol_index(image).ok().flatten().map(|(i, _)| i);
-    if index.is_none() {
-        report.notes.push(format!(
-            "{what}: funcIndex not checkable: the symbol index cannot be found any more (its \
-             symbols were internalized)"
-        ));
-    }
+    let index = match extract::symbol_index(image) {
+        Ok(Some((index, _))) => Some(index),
+        Ok(None) => {
+            report.notes.push(format!(
+                "{what}: funcIndex not checkable: the symbol index cannot be found any more (its \
+                 symbols were internalized)"
+            ));
+            None
+        }
+        // An index that is there but damaged is a defect, not a reason to check less.
+        Err(e) => {
+            report.problems.push(format!("{what}: symbol index: {e}"));
+            None
+        }
+    };
     for (i, (&addr, row)) in addrs.iter().zip(real).enumerate() {
         let Some(set) = owners.at(addr) else {
             report.problems.push(format!("{what}: row {i} at {addr:#x} is not a function start"));

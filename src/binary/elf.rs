@@ -313,7 +313,10 @@ impl<'data> Image<'data> for ElfImage<'data> {
             }
             let delta = addr.checked_sub(seg.p_vaddr(LE))?;
             let end = delta.checked_add(len)?;
-            (end <= seg.p_filesz(LE)).then(|| seg.p_offset(LE) + delta)
+            if end > seg.p_filesz(LE) {
+                return None;
+            }
+            seg.p_offset(LE).checked_add(delta)
         })
     }
 }

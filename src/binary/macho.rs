@@ -102,13 +102,22 @@ impl<'data> MachOImage<'data> {
             if let Some((seg, section_data)) = cmd.segment_64().map_err(obj_err("LC_SEGMENT_64"))? {
                 let index = segments.len();
                 let name = String::from_utf8_lossy(seg.name()).into_owned();
+                let (fileoff, filesize) = (seg.fileoff.get(LE), seg.filesize.get(LE));
+                // Every later offset computation inside a segment relies on this bound.
+                if fileoff.checked_add(filesize).is_none_or(|end| end > data.len() as u64) {
+                    return Err(NotOurs::Malformed(malformed!(
+                        "LC_SEGMENT_64 {name} at file offset {lc_at:#x}: file range \
+                         {fileoff:#x}+{filesize:#x} lies past the end of the file ({:#x} bytes)",
+                        data.len()
+                    )));
+                }
                 segments.push(Segment {
                     index,
                     name: name.clone(),
                     vmaddr: seg.vmaddr.get(LE),
                     vmsize: seg.vmsize.get(LE),
-                    fileoff: seg.fileoff.get(LE),
-                    filesize: seg.filesize.get(LE),
+                    fileoff,
+                    filesize,
                 });
                 let sections =
                     seg.sections(LE, section_data).map_err(obj_err("LC_SEGMENT_64 sections"))?;
@@ -404,7 +413,10 @@ impl<'data> Image<'data> for MachOImage<'data> {
         self.segments.iter().find_map(|seg| {
             let delta = addr.checked_sub(seg.vmaddr)?;
             let end = delta.checked_add(len)?;
-            (end <= seg.filesize).then(|| seg.fileoff + delta)
+            if end > seg.filesize {
+                return None;
+            }
+            seg.fileoff.checked_add(delta)
         })
     }
 

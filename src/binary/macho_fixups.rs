@@ -328,7 +328,7 @@ impl<'data> ChainedFixups<'data> {
                 ));
             }
             let page_end = page_off.saturating_add(page_size).min(seg_end);
-            let mut off = page_off + u64::from(start);
+            let mut off = page_off.saturating_add(u64::from(start));
             if off.saturating_add(8) > seg_end || u64::from(start) >= page_size {
                 return Err(malformed!(
                     "{name} chained starts at file offset {:#x}: page {page} start {start:#x} \

@@ -90,9 +90,16 @@ use Action::*;
 
 /// Driver options (clang and gcc), sorted by name (byte order).
 const DRIVER: &[(&str, Action)] = &[
+    // clang and gcc spell these long forms too: --shared is -shared, --compile is -c, ...
+    ("--assemble", NoExec),
+    ("--compile", NoExec),
+    ("--dependencies", NoExec),
     ("--output", Output),
+    ("--preprocess", NoExec),
     ("--relocatable", NoExec),
+    ("--shared", NoExec),
     ("--target", Skip(1)),
+    ("--user-dependencies", NoExec),
     ("-B", Skip(1)),
     ("-D", Skip(1)),
     ("-E", NoExec),
@@ -487,6 +494,9 @@ mod tests {
             (&["-MT", "-c", "-MD", "m.c"], link("a.out")),
             (&["-Xclang", "-S", "m.c"], link("a.out")),
             (&["-c", "m.c"], pass("no executable (-c)")),
+            (&["--compile", "m.c"], pass("no executable (--compile)")),
+            (&["--shared", "m.o"], pass("no executable (--shared)")),
+            (&["--preprocess", "m.c"], pass("no executable (--preprocess)")),
             (&["-S", "m.c"], pass("no executable (-S)")),
             (&["-E", "m.c"], pass("no executable (-E)")),
             (&["-M", "m.c"], pass("no executable (-M)")),
