@@ -36,7 +36,8 @@ impl Flavour {
         let has = |needle: &[u8]| base.windows(needle.len()).any(|w| w == needle);
         if has(b"ld64") {
             Flavour::Ld64
-        } else if has(b"lld") {
+        } else if has(b"lld") || has(b"llgo") {
+            // `ld.llgo` and `llgo-ld` run lld.
             Flavour::Lld
         } else if has(b"gold") {
             Flavour::Gold
@@ -331,7 +332,6 @@ fn driver_linker_flavour(args: &[OsString]) -> Flavour {
                 b"gold" => Flavour::Gold,
                 b"mold" => Flavour::Mold,
                 b"bfd" => Flavour::Bfd,
-                path if path.ends_with(b"llgo-ld") => Flavour::Lld,
                 path => Flavour::from_program_name(OsStr::from_bytes(path)),
             };
         } else if a == b"-arch" {
@@ -584,6 +584,9 @@ mod tests {
             ("ld.mold", Mold),
             ("ld", Bfd),
             ("ld.bfd", Bfd),
+            ("/opt/bin/ld.llgo", Lld),
+            ("/opt/bin/ld64.llgo", Ld64),
+            ("/opt/bin/llgo-ld", Lld),
         ] {
             assert_eq!(Flavour::from_program_name(OsStr::new(name)), want, "{name}");
         }
