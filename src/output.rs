@@ -136,13 +136,36 @@ pub fn commit(
     original_len: u64,
     edits: &[Edit],
 ) -> Result<()> {
-    replace(path, expected, |tmp| {
-        copy_all(source, tmp, original_len)?;
+    stage(path, source, original_len)?.commit(expected, edits)
+}
+
+/// The first half of [`commit`], which can run while the edits are still being checked: the
+/// temporary file beside `path`, holding a copy of the `len` bytes of `source`. Dropping the
+/// result removes the temporary file.
+pub fn stage(path: &Path, source: &File, len: u64) -> Result<Staged> {
+    let tmp = temp_beside(path)?;
+    copy_all(source, tmp.as_file(), len).map_err(|e| Error::io(tmp.path().display(), e))?;
+    Ok(Staged { tmp, path: path.to_path_buf() })
+}
+
+/// A copy of the original in the temporary file beside the output; see [`stage`].
+pub struct Staged {
+    tmp: tempfile::NamedTempFile,
+    path: PathBuf,
+}
+
+impl Staged {
+    /// The second half of [`commit`]: writes `edits` over the copy and renames it over the
+    /// output if the output still is the version `expected` describes.
+    pub fn commit(self, expected: &Identity, edits: &[Edit]) -> Result<()> {
         for e in edits {
-            tmp.write_all_at(&e.bytes, e.offset)?;
+            self.tmp
+                .as_file()
+                .write_all_at(&e.bytes, e.offset)
+                .map_err(|err| Error::io(self.tmp.path().display(), err))?;
         }
-        Ok(())
-    })
+        finish(self.tmp, &self.path, expected)
+    }
 }
 
 /// Replaces `path` by a copy of the finished file `source` (a relink's rewritten output, SHIM.md
@@ -151,18 +174,16 @@ pub fn commit(
 pub fn install(path: &Path, expected: &Identity, source: &Path) -> Result<()> {
     let from = File::open(source).map_err(|e| Error::io(source.display(), e))?;
     let len = from.metadata().map_err(|e| Error::io(source.display(), e))?.len();
-    replace(path, expected, |tmp| copy_all(&from, tmp, len))
+    let tmp = temp_beside(path)?;
+    copy_all(&from, tmp.as_file(), len).map_err(|e| Error::io(tmp.path().display(), e))?;
+    finish(tmp, path, expected)
 }
 
-/// The one way an output is replaced: `fill` writes the new contents into an exclusive
-/// `.<output>.llgo-ld.<pid>.<random>` beside `path`, which then gets `expected`'s permission bits
-/// and is renamed over `path` if `path` is still that version. Any failure removes the temporary
-/// file and leaves `path` as it was.
-fn replace(
-    path: &Path,
-    expected: &Identity,
-    fill: impl FnOnce(&File) -> io::Result<()>,
-) -> Result<()> {
+/// The one way an output is replaced, in two steps: [`temp_beside`] makes an exclusive
+/// `.<output>.llgo-ld.<pid>.<random>` beside `path` for the new contents, and [`finish`] gives
+/// it `expected`'s permission bits and renames it over `path` if `path` is still that version.
+/// Any failure drops the temporary file, which removes it, and leaves `path` as it was.
+fn temp_beside(path: &Path) -> Result<tempfile::NamedTempFile> {
     let dir = parent_dir(path);
     let name = path
         .file_name()
@@ -171,16 +192,18 @@ fn replace(
     let mut prefix = OsString::from(".");
     prefix.push(name);
     prefix.push(format!("{TEMP_TAG}{}.", std::process::id()));
-    let tmp = tempfile::Builder::new()
+    tempfile::Builder::new()
         .prefix(&prefix)
         .rand_bytes(8)
         .tempfile_in(&dir)
-        .map_err(|e| Error::io(format!("{}: temporary file", dir.display()), e))?;
-    let io_err = |e: io::Error| Error::io(tmp.path().display(), e);
-    fill(tmp.as_file()).map_err(io_err)?;
+        .map_err(|e| Error::io(format!("{}: temporary file", dir.display()), e))
+}
+
+/// See [`temp_beside`].
+fn finish(tmp: tempfile::NamedTempFile, path: &Path, expected: &Identity) -> Result<()> {
     tmp.as_file()
         .set_permissions(fs::Permissions::from_mode(expected.mode & 0o7777))
-        .map_err(io_err)?;
+        .map_err(|e| Error::io(tmp.path().display(), e))?;
     if Identity::of(path).map_err(|e| Error::io(path.display(), e))? != Some(*expected) {
         return Err(changed(path));
     }

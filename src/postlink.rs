@@ -57,14 +57,34 @@ fn run(path: &Path, expected: Option<Identity>) -> Outcome {
         Err(e) => return Outcome::Failed(e),
     };
     // The self-check runs on the patched private copy, with the very `verify` of the subcommand.
+    // Patching it copies the edited pages of the mapping, which is best done before a second
+    // thread runs: each copied page would cost a TLB shootdown of that thread's CPU.
     let original_len = image.len() as u64;
     if let Err(e) = patch::apply(&mut image, &edits) {
         return Outcome::Failed(e);
     }
-    if let Err(e) = rewrite::self_check(&image) {
+    // From here on the file will almost certainly be rewritten, so the kernel copies the
+    // original into the temporary file on a second thread while this one self-checks. A failed
+    // check drops the staged copy, which removes the temporary file.
+    let (checked, staged) = std::thread::scope(|s| {
+        let copy = std::thread::Builder::new()
+            .spawn_scoped(s, || output::stage(path, &file, original_len));
+        let checked = rewrite::self_check(&image);
+        let staged = match copy {
+            Ok(thread) => thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            // No second thread to be had: copy now.
+            Err(_) => output::stage(path, &file, original_len),
+        };
+        (checked, staged)
+    });
+    if let Err(e) = checked {
         return Outcome::Failed(e);
     }
-    match output::commit(path, &identity, &file, original_len, &edits) {
+    let staged = match staged {
+        Ok(staged) => staged,
+        Err(e) => return Outcome::Failed(e),
+    };
+    match staged.commit(&identity, &edits) {
         Ok(()) => Outcome::Rewritten(summaries),
         Err(e) => Outcome::Failed(e),
     }
