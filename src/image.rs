@@ -2,6 +2,7 @@
 //! format: an ELF file or one Mach-O slice. The readers in `binary/` implement it; `extract`,
 //! `rewrite` and `verify` are written once against it.
 
+use std::borrow::Cow;
 use std::ops::Range;
 
 use crate::error::Result;
@@ -27,6 +28,10 @@ impl SectionInfo {
         offset >= self.offset && offset - self.offset < self.size
     }
 }
+
+/// A section's bytes as the loader leaves them: borrowed from the image when the loader changes
+/// nothing in them (non-PIE ELF), a patched copy otherwise.
+pub type SectionBytes<'data> = Cow<'data, [u8]>;
 
 /// A decoded pointer slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -117,13 +122,13 @@ pub trait Image<'data> {
     }
 
     /// The two sections as the runtime sees them once the loader ran at `slide`, for `verify`:
-    /// `(entry, stub)`. Default: the file bytes at slide 0 (non-PIE ELF).
-    fn load_sections(&self, slide: u64) -> Result<(Vec<u8>, Vec<u8>)> {
+    /// `(entry, stub)`. Default: the file bytes at slide 0 (non-PIE ELF), borrowed.
+    fn load_sections(&self, slide: u64) -> Result<(SectionBytes<'data>, SectionBytes<'data>)> {
         let _ = slide;
         let s = self.sections();
         let read = |i: SectionInfo| {
             crate::binary::bytes::slice(self.data(), i.offset, i.size, "LLGo section")
-                .map(<[u8]>::to_vec)
+                .map(Cow::Borrowed)
         };
         Ok((read(s.entry)?, read(s.stub)?))
     }

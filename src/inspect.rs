@@ -117,7 +117,7 @@ fn inspect_image(image: &dyn Image<'_>) -> Result<ImageInfo> {
             info.detail = e.to_string();
             // The counts are still worth showing when only the fit failed.
             if let Ok(Some((input, _))) = extract::input(image) {
-                let rows = crate::table::build(&input);
+                let rows = crate::table::build(input);
                 info.stats = Some(rows.stats);
                 info.rows = Some(rows.rows.len());
             }

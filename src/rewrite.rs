@@ -78,7 +78,7 @@ pub fn plan_image(image: &dyn Image<'_>) -> Result<std::result::Result<ImagePlan
     let Some((input, index_source)) = extract::input(image)? else {
         return Ok(Err("no symbol index (no LLGo meta record)".into()));
     };
-    let rows = table::build(&input);
+    let rows = table::build(input);
     if rows.rows.is_empty() {
         return Ok(Err(if rows.stats.entry_records == 0 {
             "no entry records".into()

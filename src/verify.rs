@@ -230,7 +230,7 @@ fn check_names(
     let what = image.describe();
     let text_end = image.text().end;
     let symbols = image.text_symbols()?;
-    let owners = Owners::new(&symbols, text_end, image.style());
+    let owners = Owners::new(symbols, text_end, image.style());
     let index = match extract::symbol_index(image) {
         Ok(Some((index, _))) => Some(index),
         Ok(None) => {

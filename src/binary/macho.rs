@@ -3,6 +3,7 @@
 //! linker put them), `LC_DYLD_CHAINED_FIXUPS` and `LC_CODE_SIGNATURE`, through `object`'s raw
 //! structs. One slice of a universal binary is one of these.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::ops::Range;
 
@@ -17,7 +18,7 @@ use crate::binary::macho_fixups::{
 use crate::binary::NotOurs;
 use crate::codesign;
 use crate::error::{Error, Result};
-use crate::image::{Image, LlgoSections, Pointer, SectionInfo};
+use crate::image::{Image, LlgoSections, Pointer, SectionBytes, SectionInfo};
 use crate::patch::macho_fixups as surgery;
 use crate::patch::Edit;
 use crate::table::encode::{Layout, Which};
@@ -481,7 +482,7 @@ impl<'data> Image<'data> for MachOImage<'data> {
         }
     }
 
-    fn load_sections(&self, slide: u64) -> Result<(Vec<u8>, Vec<u8>)> {
+    fn load_sections(&self, slide: u64) -> Result<(SectionBytes<'data>, SectionBytes<'data>)> {
         let s = self.llgo;
         let mut out = Vec::with_capacity(2);
         for info in [s.entry, s.stub] {
@@ -511,7 +512,7 @@ impl<'data> Image<'data> for MachOImage<'data> {
         }
         let stub = out.pop().unwrap_or_default();
         let entry = out.pop().unwrap_or_default();
-        Ok((entry, stub))
+        Ok((Cow::Owned(entry), Cow::Owned(stub)))
     }
 
     fn verify_slides(&self) -> Vec<u64> {

@@ -192,8 +192,7 @@ pub struct Owners<'a> {
 }
 
 impl<'a> Owners<'a> {
-    pub fn new(symbols: &[TextSymbol<'a>], text_end: u64, style: NameStyle) -> Self {
-        let mut sorted = symbols.to_vec();
+    pub fn new(mut sorted: Vec<TextSymbol<'a>>, text_end: u64, style: NameStyle) -> Self {
         // Stable merge sort: symbol tables come nearly in address order, which it exploits.
         sorted.sort_by(|a, b| a.addr.cmp(&b.addr).then_with(|| a.name.cmp(b.name)));
         let mut sets: Vec<AliasSet> = Vec::with_capacity(sorted.len());
@@ -330,8 +329,8 @@ fn has_clone_suffix(name: &[u8]) -> bool {
 }
 
 /// Applies the owner test and returns the sorted, deduplicated rows (FORMAT.md 2.1–2.6).
-pub fn build(input: &Input<'_>) -> Rows {
-    let owners = Owners::new(&input.symbols, input.text_end, input.style);
+pub fn build(input: Input<'_>) -> Rows {
+    let owners = Owners::new(input.symbols, input.text_end, input.style);
     let mut stats = Stats::default();
     // First the owner test, collecting the canonical records as `(set, id)` in record order ...
     let mut canonical: Vec<(usize, u64)> = Vec::with_capacity(owners.len());

@@ -173,7 +173,7 @@ fn owner_test_table() {
             stub: c.stub,
             index: idx.clone(),
         };
-        let got = build(&input);
+        let got = build(input);
         let rows: Vec<(u64, u32)> = got.rows.iter().map(|r| (r.addr, r.func_index)).collect();
         assert_eq!(rows, c.want_rows, "{}", c.what);
         assert_eq!(got.stats, c.want, "{}", c.what);
@@ -185,7 +185,7 @@ fn owner_prefers_the_innermost_containing_set() {
     // A sized outer function with a small sized symbol inside: past the inner one's end the
     // outer one owns the pc again.
     let syms = [sym(0x1000, 0x100, "outer"), sym(0x1040, 0x10, "inner")];
-    let o = Owners::new(&syms, 0x2000, NameStyle::Elf);
+    let o = Owners::new(syms.to_vec(), 0x2000, NameStyle::Elf);
     assert_eq!(o.owner(0x1044).map(|x| o.start(x)), Some(0x1040));
     assert_eq!(o.owner(0x1080).map(|x| o.start(x)), Some(0x1000));
     assert_eq!(o.owner(0x1100), None);
@@ -209,7 +209,7 @@ fn owner_near_agrees_with_owner_for_any_hint() {
         sym(0x1200, 0x10, "sized"),
         sym(0x1300, 0, "last"),
     ];
-    let o = Owners::new(&syms, 0x1400, NameStyle::Elf);
+    let o = Owners::new(syms.to_vec(), 0x1400, NameStyle::Elf);
     for pc in (0xff0..0x1410).step_by(4) {
         for hint in 0..7 {
             assert_eq!(o.owner_near(hint, pc), o.owner(pc), "pc {pc:#x} hint {hint}");
