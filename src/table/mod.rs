@@ -177,7 +177,7 @@ struct AliasSet {
     /// End of this set's names in `Owners::names`.
     names_end: u32,
     /// End of this set's ids in `Owners::ids`: every id under which a record is canonical here
-    /// (see [`is_canonical`]), computed once per set instead of once per record.
+    /// (FORMAT.md 2.3: `fnv(candidate)`, or `fnv(target)` of a `__llgo_stub.` candidate), computed once per set instead of once per record.
     ids_end: u32,
 }
 
@@ -303,19 +303,12 @@ fn push_ids(name: &[u8], style: NameStyle, out: &mut Vec<u64>) {
 }
 
 /// The names under which a symbol may carry `id` (FORMAT.md 2.3).
-pub fn candidates(name: &[u8], style: NameStyle) -> impl Iterator<Item = &[u8]> {
+fn candidates(name: &[u8], style: NameStyle) -> impl Iterator<Item = &[u8]> {
     let strip = match style {
         NameStyle::Elf => 0,
         NameStyle::MachO => name.iter().take(2).take_while(|&&b| b == b'_').count(),
     };
     (0..=strip).map(move |k| &name[k..])
-}
-
-/// Does one of `names` (an alias set) name the function `id` identifies?
-pub fn is_canonical(names: &[&[u8]], id: u64, style: NameStyle) -> bool {
-    let mut ids = Vec::new();
-    names.iter().for_each(|n| push_ids(n, style, &mut ids));
-    ids.contains(&id)
 }
 
 fn has_clone_suffix(name: &[u8]) -> bool {
