@@ -353,7 +353,7 @@ fn random_mutations_never_panic() {
     let rewritten = match llgo_ld::rewrite::plan_verified(&original).unwrap() {
         llgo_ld::rewrite::Plan::Rewrite { edits, .. } => {
             let mut d = original.clone();
-            llgo_ld::patch::apply(&mut d, &edits).unwrap();
+            llgo_ld::edit::apply_in_place(&mut d, &edits).unwrap();
             d
         }
         other => panic!("fixture not rewritable: {other:?}"),

@@ -5,6 +5,7 @@
 //! [`malformed!`]; nothing here allocates on the success path.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// What a caller does with an error.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,26 +22,45 @@ pub enum ErrorKind {
     Io,
     /// A bad command line of the tool subcommands.
     Usage,
+    /// An llgo-ld bug, never a property of the input: a plan that fails its own self-check,
+    /// overlapping edits.
+    Internal,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Error {
     kind: ErrorKind,
     message: String,
     /// For [`ErrorKind::DoesNotFit`]: the bytes the entry section lacks.
     shortfall: Option<u64>,
+    /// For [`ErrorKind::Io`]: the operating system's error, as [`std::error::Error::source`].
+    source: Option<Arc<std::io::Error>>,
 }
+
+/// Two errors are equal when they say the same thing (the I/O source is not compared).
+impl PartialEq for Error {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind && self.message == other.message && self.shortfall == other.shortfall
+    }
+}
+
+impl Eq for Error {}
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error { kind, message: message.into(), shortfall: None }
+        Error { kind, message: message.into(), shortfall: None, source: None }
     }
 
     /// The blob needs `shortfall` more bytes in the entry section than it has.
     pub fn does_not_fit(shortfall: u64, message: impl Into<String>) -> Self {
-        Error { kind: ErrorKind::DoesNotFit, message: message.into(), shortfall: Some(shortfall) }
+        Error {
+            kind: ErrorKind::DoesNotFit,
+            message: message.into(),
+            shortfall: Some(shortfall),
+            source: None,
+        }
     }
 
     /// How many bytes the entry section lacks, when the table does not fit.
@@ -56,8 +76,19 @@ impl Error {
         Self::new(ErrorKind::Unsupported, message)
     }
 
+    /// An llgo-ld bug (see [`ErrorKind::Internal`]); the message starts with `internal: `.
+    pub fn internal(message: impl Into<String>) -> Self {
+        let message = message.into();
+        let message =
+            if message.starts_with("internal:") { message } else { format!("internal: {message}") };
+        Self::new(ErrorKind::Internal, message)
+    }
+
+    /// A file-system error; `err` stays reachable as [`std::error::Error::source`].
     pub fn io(context: impl fmt::Display, err: std::io::Error) -> Self {
-        Self::new(ErrorKind::Io, format!("{context}: {err}"))
+        let mut e = Self::new(ErrorKind::Io, format!("{context}: {err}"));
+        e.source = Some(Arc::new(err));
+        e
     }
 
     pub fn kind(&self) -> ErrorKind {
@@ -80,13 +111,23 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
 
 /// `malformed!("symbol index at {:#x}: ids not ascending", off)` builds an [`Error`] of kind
 /// [`ErrorKind::Malformed`].
 #[macro_export]
 macro_rules! malformed {
     ($($arg:tt)*) => { $crate::error::Error::malformed(format!($($arg)*)) };
+}
+
+/// `internal!(...)` builds an [`Error`] of kind [`ErrorKind::Internal`] (an llgo-ld bug).
+#[macro_export]
+macro_rules! internal {
+    ($($arg:tt)*) => { $crate::error::Error::internal(format!($($arg)*)) };
 }
 
 /// `unsupported!(...)` builds an [`Error`] of kind [`ErrorKind::Unsupported`].

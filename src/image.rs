@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use std::ops::Range;
 
 use crate::error::Result;
-use crate::patch::Edit;
+use crate::edit::Edit;
 use crate::table::encode::Layout;
 use crate::table::{NameStyle, TextSymbol};
 

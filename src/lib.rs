@@ -5,6 +5,7 @@ pub mod binary;
 pub mod cli;
 pub mod codesign;
 pub mod driver;
+pub mod edit;
 pub mod error;
 pub mod extract;
 pub mod image;

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::patch::Edit;
+use crate::edit::Edit;
 
 /// What identifies one version of a file: if any of it changes, somebody wrote the file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -380,7 +380,7 @@ mod tests {
         fs::set_permissions(&out, fs::Permissions::from_mode(0o751)).unwrap();
         let id = Identity::of(&out).unwrap().unwrap();
         let (file, data) = open(&out, &id).unwrap();
-        let edits = [Edit { offset: 2, bytes: b"ab".to_vec() }];
+        let edits = [Edit::overwrite(2, b"ab".to_vec())];
         commit(&out, &id, &file, data.len() as u64, &edits).unwrap();
         assert_eq!(fs::read(&out).unwrap(), b"01ab456789");
         let new = Identity::of(&out).unwrap().unwrap();

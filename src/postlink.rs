@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, ErrorKind};
 use crate::output::{self, Identity};
-use crate::patch;
+use crate::edit;
 use crate::rewrite::{self, Plan, Summary};
 
 /// What happened to one file.
@@ -60,7 +60,7 @@ fn run(path: &Path, expected: Option<Identity>) -> Outcome {
     // Patching it copies the edited pages of the mapping, which is best done before a second
     // thread runs: each copied page would cost a TLB shootdown of that thread's CPU.
     let original_len = image.len() as u64;
-    if let Err(e) = patch::apply(&mut image, &edits) {
+    if let Err(e) = edit::apply_in_place(&mut image, &edits) {
         return Outcome::Failed(e);
     }
     // From here on the file will almost certainly be rewritten, so the kernel copies the

@@ -8,7 +8,7 @@ use crate::binary::{self, Images};
 use crate::error::{Error, Result};
 use crate::extract::{self, EntryState, IndexSource};
 use crate::image::{Image, SectionInfo};
-use crate::patch::{self, Edit};
+use crate::edit::{self, Edit};
 use crate::table::encode::{self, Layout, Placement, Span};
 use crate::table::{self, Stats};
 use crate::verify::{self, Depth};
@@ -116,7 +116,7 @@ pub fn plan(data: &[u8]) -> Result<Plan> {
         let context = |e: Error| if list.len() > 1 { e.context(image.describe()) } else { e };
         match plan_one(image.as_ref()).map_err(context)? {
             Ok((mut image_edits, summary)) => {
-                patch::shift(&mut image_edits, *offset);
+                edit::shift(&mut image_edits, *offset);
                 edits.extend(image_edits);
                 summaries.push(summary);
             }
@@ -126,7 +126,7 @@ pub fn plan(data: &[u8]) -> Result<Plan> {
     if summaries.is_empty() {
         return Ok(Plan::Skip(skips.join("; ")));
     }
-    patch::normalize(&mut edits, data.len() as u64)?;
+    edit::normalize(&mut edits, data.len() as u64)?;
     Ok(Plan::Rewrite { edits, summaries })
 }
 
@@ -144,14 +144,14 @@ fn plan_one(image: &dyn Image<'_>) -> Result<std::result::Result<(Vec<Edit>, Sum
     };
     let mut edits = image.encode_live_slots(&mut plan.layout)?;
     let s = image.sections();
-    edits.push(Edit { offset: s.entry.offset, bytes: plan.layout.entry });
-    edits.push(Edit { offset: s.stub.offset, bytes: plan.layout.stub });
-    patch::normalize(&mut edits, image.data().len() as u64)?;
+    edits.push(Edit::overwrite(s.entry.offset, plan.layout.entry));
+    edits.push(Edit::overwrite(s.stub.offset, plan.layout.stub));
+    edit::normalize(&mut edits, image.data().len() as u64)?;
     if image.is_signed() {
         // The signer reads the changed pages through the edits: no copy of the whole image.
         let signing = image.sign(&edits)?;
         edits.extend(signing);
-        patch::normalize(&mut edits, image.data().len() as u64)?;
+        edit::normalize(&mut edits, image.data().len() as u64)?;
     }
     Ok(Ok((edits, plan.summary)))
 }
@@ -164,7 +164,7 @@ pub fn plan_verified(data: &[u8]) -> Result<Plan> {
         return Ok(plan);
     };
     let mut out = data.to_vec();
-    patch::apply(&mut out, edits)?;
+    edit::apply_in_place(&mut out, edits)?;
     self_check(&out)?;
     Ok(plan)
 }

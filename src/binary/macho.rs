@@ -20,7 +20,7 @@ use crate::codesign;
 use crate::error::{Error, Result};
 use crate::image::{Image, LlgoSections, Pointer, SectionBytes, SectionInfo};
 use crate::patch::macho_fixups as surgery;
-use crate::patch::Edit;
+use crate::edit::Edit;
 use crate::table::encode::{Layout, Which};
 use crate::table::{NameStyle, TextSymbol};
 use crate::{malformed, unsupported};
@@ -465,7 +465,7 @@ impl<'data> Image<'data> for MachOImage<'data> {
             let at = live.offset as usize;
             let dst = bytes
                 .get_mut(at..at + 8)
-                .ok_or_else(|| malformed!("internal: live slot {at:#x} outside its section"))?;
+                .ok_or_else(|| crate::internal!("live slot {at:#x} outside its section"))?;
             dst.copy_from_slice(&word.to_le_bytes());
         }
         Ok(plan.edits)

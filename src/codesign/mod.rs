@@ -13,7 +13,7 @@ use object::macho;
 
 use crate::binary::bytes;
 use crate::error::Result;
-use crate::patch::Edit;
+use crate::edit::Edit;
 use crate::{malformed, unsupported};
 
 pub use hash::HashType;
@@ -161,8 +161,8 @@ pub fn rehash(sig: &Signature, original: &[u8], changed: &[Edit]) -> Result<Vec<
     let mut out = Vec::new();
     for e in changed {
         if e.end() > sig.offset && e.offset < sig.offset.saturating_add(sig.size) {
-            return Err(malformed!(
-                "internal: an edit at {:#x} overlaps the code signature",
+            return Err(crate::internal!(
+                "an edit at {:#x} overlaps the code signature",
                 e.offset
             ));
         }
@@ -187,7 +187,7 @@ pub fn rehash(sig: &Signature, original: &[u8], changed: &[Edit]) -> Result<Vec<
             let old = bytes::slice(original, slot, cd.hash_size, "code slot")?;
             let new = cd.hash_type.digest(&page);
             if old != new.as_slice() {
-                out.push(Edit { offset: slot, bytes: new });
+                out.push(Edit::overwrite(slot, new));
             }
         }
     }

@@ -1,6 +1,6 @@
 use super::*;
 use crate::error::ErrorKind;
-use crate::patch;
+use crate::edit;
 
 /// A SuperBlob with one CodeDirectory (version 0x20400, lld's layout) over `code_limit` bytes,
 /// plus optional extra blobs `(slot, bytes)`.
@@ -78,14 +78,14 @@ fn adhoc_rehash_touches_only_changed_pages() {
     assert_eq!((cd.page_size, cd.n_code_slots, cd.code_limit), (4096, 3, 0x2800));
     assert!(stale_pages(&sig, &data).unwrap().is_empty());
 
-    let edits = vec![Edit { offset: 0x1ffc, bytes: vec![0xAA; 8] }]; // straddles pages 1 and 2
+    let edits = vec![Edit::overwrite(0x1ffc, vec![0xAA; 8])]; // straddles pages 1 and 2
     let mut patched = data.clone();
-    patch::apply(&mut patched, &edits).unwrap();
+    edit::apply_in_place(&mut patched, &edits).unwrap();
     assert_eq!(stale_pages(&sig, &patched).unwrap(), vec![(off + 20, 1), (off + 20, 2)]);
     let fix = rehash(&sig, &data, &edits).unwrap();
     assert_eq!(fix.len(), 2);
     assert_eq!(fix[0].offset, cd.slots_offset + 32);
-    patch::apply(&mut patched, &fix).unwrap();
+    edit::apply_in_place(&mut patched, &fix).unwrap();
     assert!(stale_pages(&sig, &patched).unwrap().is_empty());
     // Deterministic, and identical to a from-scratch signature of the patched bytes.
     let again = superblob(&patched[..0x2800], 0x2800, 12, 0x20002, 2, &[]);
@@ -125,12 +125,12 @@ fn several_code_directories_are_each_rehashed() {
     let sig = parse(&img, 0x1800, sb.len() as u64).unwrap();
     assert_eq!(sig.directories.len(), 2);
     assert_eq!(sig.directories[1].page_size, 2048);
-    let edits = vec![Edit { offset: 0x900, bytes: vec![1] }];
+    let edits = vec![Edit::overwrite(0x900, vec![1])];
     let mut patched = img.clone();
-    patch::apply(&mut patched, &edits).unwrap();
+    edit::apply_in_place(&mut patched, &edits).unwrap();
     let fix = rehash(&sig, &img, &edits).unwrap();
     assert_eq!(fix.len(), 2, "one slot per directory");
-    patch::apply(&mut patched, &fix).unwrap();
+    edit::apply_in_place(&mut patched, &fix).unwrap();
     assert!(stale_pages(&sig, &patched).unwrap().is_empty());
 }
 

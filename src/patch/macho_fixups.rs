@@ -14,7 +14,7 @@ use crate::binary::macho_fixups::{
     ChainedFixups, Segment, NEXT_MASK, NEXT_SHIFT, PAGE_START_NONE, STRIDE,
 };
 use crate::error::Result;
-use crate::patch::Edit;
+use crate::edit::Edit;
 use crate::unsupported;
 
 /// A word the loader must fill with `target + slide`.
@@ -97,8 +97,8 @@ pub fn splice(
     }
     for (i, slot) in live.iter().enumerate() {
         if !removed(slot.offset) {
-            return Err(unsupported!(
-                "internal: live slot at file offset {:#x} lies outside the rewritten sections",
+            return Err(crate::internal!(
+                "live slot at file offset {:#x} lies outside the rewritten sections",
                 slot.offset
             ));
         }
@@ -161,7 +161,7 @@ pub fn splice(
                     let old = fixups.nodes.get(&off).map(|n| n.raw).unwrap_or_default();
                     let new = (old & !(NEXT_MASK << NEXT_SHIFT)) | (next << NEXT_SHIFT);
                     if new != old {
-                        edits.push(Edit { offset: off, bytes: new.to_le_bytes().to_vec() });
+                        edits.push(Edit::overwrite(off, new.to_le_bytes().to_vec()));
                     }
                 }
             }
@@ -180,10 +180,10 @@ pub fn splice(
         };
         let old_start = starts.page_starts.get(page).copied().unwrap_or(PAGE_START_NONE);
         if new_start != old_start {
-            edits.push(Edit {
-                offset: starts.page_start_offset(page),
-                bytes: new_start.to_le_bytes().to_vec(),
-            });
+            edits.push(Edit::overwrite(
+                starts.page_start_offset(page),
+                new_start.to_le_bytes().to_vec(),
+            ));
         }
     }
     Ok(Spliced { edits, live_words })
@@ -250,8 +250,8 @@ mod tests {
         assert_eq!(
             s.edits,
             vec![
-                Edit { offset: 0x4000, bytes: n0.to_le_bytes().to_vec() },
-                Edit { offset: 0x9000 + 22 + 2, bytes: vec![0xFF, 0xFF] },
+                Edit::overwrite(0x4000, n0.to_le_bytes().to_vec()),
+                Edit::overwrite(0x9000 + 22 + 2, vec![0xFF, 0xFF]),
             ]
         );
         assert_eq!(s.live_words, vec![0x1_0000_0800 | (0x3a << NEXT_SHIFT)]);
@@ -264,7 +264,7 @@ mod tests {
         let remove = [0x5000..0x5020];
         let live = [LiveSlot { offset: 0x5010, segment: &seg, target: 0x1_0000_0800 }];
         let s = splice(&f, &remove, &live).unwrap();
-        assert_eq!(s.edits, vec![Edit { offset: 0x9000 + 24, bytes: vec![0x10, 0] }]);
+        assert_eq!(s.edits, vec![Edit::overwrite(0x9000 + 24, vec![0x10, 0])]);
         assert_eq!(s.live_words, vec![0x1_0000_0800]);
     }
 

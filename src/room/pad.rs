@@ -92,10 +92,9 @@ pub const MACHO_SYMBOL: &[u8] = b"_llgo_ld_pad";
 /// `size` must be a positive multiple of [`PAD_ALIGN`].
 pub fn object(target: Target, size: u64) -> Result<Vec<u8>> {
     if size == 0 || size % PAD_ALIGN != 0 {
-        return Err(Error::new(
-            ErrorKind::Usage,
-            format!("internal: padding of {size} bytes is not a positive multiple of {PAD_ALIGN}"),
-        ));
+        return Err(Error::internal(format!(
+            "padding of {size} bytes is not a positive multiple of {PAD_ALIGN}"
+        )));
     }
     match target {
         Target::ElfX86_64 => elf_object(elf::EM_X86_64, 0xcc, size),
