@@ -838,7 +838,7 @@ fn corrupted_fixups_never_panic() {
         for value in [0xFFFF_FFFFu32, 0x8000_0000, 0x0000_7FFF, 0x4000] {
             let mut d = orig.clone();
             d[at..at + 4].copy_from_slice(&value.to_le_bytes());
-            match llgo_ld::rewrite::plan_verified(&d) {
+            match llgo_ld::postlink::produce(&d) {
                 Ok(_) => planned += 1,
                 Err(_) => refused += 1,
             }

@@ -350,12 +350,8 @@ fn stripped_fixture_fails_for_want_of_symbols() {
 fn random_mutations_never_panic() {
     let (_dir, built) = matrix_fixture("random_mutations_never_panic");
     let original = std::fs::read(&built.exe).unwrap();
-    let rewritten = match llgo_ld::rewrite::plan_verified(&original).unwrap() {
-        llgo_ld::rewrite::Plan::Rewrite { edits, .. } => {
-            let mut d = original.clone();
-            llgo_ld::edit::apply_in_place(&mut d, &edits).unwrap();
-            d
-        }
+    let rewritten = match llgo_ld::postlink::produce(&original).unwrap() {
+        llgo_ld::postlink::Produced::Rewritten { output, .. } => output,
         other => panic!("fixture not rewritable: {other:?}"),
     };
     assert!(llgo_ld::verify::verify(&rewritten).unwrap().ok());
@@ -396,7 +392,7 @@ fn random_mutations_never_panic() {
         }
         let _ = llgo_ld::inspect::inspect(&d);
         let _ = llgo_ld::verify::verify(&d);
-        if llgo_ld::rewrite::plan_verified(&d).is_err() {
+        if llgo_ld::postlink::produce(&d).is_err() {
             failures += 1;
         }
     }

@@ -202,11 +202,11 @@ mod tests {
     #[test]
     fn size_changing_edits() {
         let d: Vec<u8> = (0..10).collect();
-        let edits = [Edit::overwrite(0, vec![0xA]), Edit::cut(2, 3), Edit {
-            offset: 7,
-            len: 1,
-            bytes: vec![0xB, 0xC, 0xD],
-        }];
+        let edits = [
+            Edit::overwrite(0, vec![0xA]),
+            Edit::cut(2, 3),
+            Edit { offset: 7, len: 1, bytes: vec![0xB, 0xC, 0xD] },
+        ];
         check(&edits, 10).unwrap();
         let out = apply(&d, &edits).unwrap();
         assert_eq!(out, [0xA, 1, 5, 6, 0xB, 0xC, 0xD, 8, 9]);

@@ -40,7 +40,9 @@ pub struct Error {
 /// Two errors are equal when they say the same thing (the I/O source is not compared).
 impl PartialEq for Error {
     fn eq(&self, other: &Self) -> bool {
-        self.kind == other.kind && self.message == other.message && self.shortfall == other.shortfall
+        self.kind == other.kind
+            && self.message == other.message
+            && self.shortfall == other.shortfall
     }
 }
 

@@ -33,7 +33,13 @@ pub enum EntryState {
     Table,
     /// Starts with LLGOFTB2.
     Redirect,
+    /// Starts with `LLGOFTB` and a version this llgo-ld does not know (the magic word): a table
+    /// of a newer format, never site records.
+    Unknown(u64),
 }
+
+/// The 7 bytes every table magic starts with, `LLGOFTB` (little-endian low bytes of the word).
+const TABLE_MAGIC_PREFIX: u64 = 0x0042_5446_4F47_4C4C;
 
 pub fn entry_state(image: &dyn Image<'_>) -> Result<EntryState> {
     let entry = image.sections().entry;
@@ -44,6 +50,7 @@ pub fn entry_state(image: &dyn Image<'_>) -> Result<EntryState> {
     Ok(match bytes::u64_le(image.data(), entry.offset, "entry section")? {
         MAGIC_TABLE => EntryState::Table,
         MAGIC_REDIRECT => EntryState::Redirect,
+        word if word & 0x00FF_FFFF_FFFF_FFFF == TABLE_MAGIC_PREFIX => EntryState::Unknown(word),
         _ => EntryState::Records,
     })
 }

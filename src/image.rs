@@ -5,8 +5,8 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
-use crate::error::Result;
 use crate::edit::Edit;
+use crate::error::Result;
 use crate::table::encode::Layout;
 use crate::table::{NameStyle, TextSymbol};
 
@@ -106,6 +106,12 @@ pub trait Image<'data> {
         let _ = layout;
         Ok(Vec::new())
     }
+
+    /// The format's relayout step for a planned image: the edits that change the file's length
+    /// (compaction: cut a range, shift what follows, fix every header that points past it),
+    /// given the plan's other edits. The seam for docs/design.md, "The edit model"; no format
+    /// relays out yet, and each says so.
+    fn relayout(&self, plan: &[Edit]) -> Result<Vec<Edit>>;
 
     /// Does [`Image::sign`] have anything to do? (Saves copying the image when not.)
     fn is_signed(&self) -> bool {

@@ -7,7 +7,7 @@ use crate::binary::{self, Images};
 use crate::error::Result;
 use crate::extract::{self, EntryState};
 use crate::image::{Image, SectionInfo};
-use crate::rewrite;
+use crate::plan::{self, Decision};
 use crate::table::encode::{Blob, Placement};
 use crate::table::Stats;
 
@@ -22,7 +22,8 @@ pub struct ImageInfo {
     pub stub: SectionInfo,
     pub text: (u64, u64),
     pub state: EntryState,
-    /// `fits in place`, `spills`, `does not fit`, `rewritten`, `skip`, `failure`.
+    /// `fits in place`, `spills`, `does not fit`, `rewritten`, `unknown table version`, `skip`,
+    /// `failure`.
     pub outcome: &'static str,
     pub detail: String,
     pub shortfall: Option<u64>,
@@ -69,58 +70,53 @@ fn inspect_image(image: &dyn Image<'_>) -> Result<ImageInfo> {
         buckets: None,
         need: None,
     };
-    if state != EntryState::Records {
-        let (entry, stub) = image.load_sections(0)?;
-        let home = if state == EntryState::Redirect { &stub } else { &entry };
-        info.outcome = "rewritten";
-        match Blob::parse(home) {
-            Ok(blob) => {
-                info.rows = Some(blob.count as usize - 1);
-                info.buckets = Some(blob.bucket_count);
-                info.need = Some(blob.size());
-                info.detail = if state == EntryState::Redirect {
-                    "table spilled to the stub section".into()
-                } else {
-                    "table in place".into()
-                };
+    match plan::decide(image) {
+        Decision::AlreadyRewritten { placement } => {
+            let (entry, stub) = image.load_sections(0)?;
+            let home = if placement == Placement::Spilled { &stub } else { &entry };
+            info.outcome = "rewritten";
+            match Blob::parse(home) {
+                Ok(blob) => {
+                    info.rows = Some(blob.count as usize - 1);
+                    info.buckets = Some(blob.bucket_count);
+                    info.need = Some(blob.size());
+                    info.detail = if placement == Placement::Spilled {
+                        "table spilled to the stub section".into()
+                    } else {
+                        "table in place".into()
+                    };
+                }
+                Err(e) => info.detail = format!("unreadable table: {e}"),
             }
-            Err(e) => info.detail = format!("unreadable table: {e}"),
         }
-        return Ok(info);
-    }
-    let precheck = image.precheck();
-    match rewrite::plan_image(image) {
-        Ok(Ok(plan)) => {
+        Decision::UnknownTable { magic } => {
+            info.outcome = "unknown table version";
+            info.detail = plan::unknown_table_message(magic);
+        }
+        Decision::Skip(why) => info.detail = why,
+        Decision::Refused(e) => {
+            info.outcome = "failure";
+            info.detail = e.to_string();
+        }
+        Decision::DoesNotFit { stats, rows, shortfall, error, .. } => {
+            // The counts are still worth showing when only the fit failed.
+            info.outcome = "does not fit";
+            info.shortfall = Some(shortfall);
+            info.detail = error.to_string();
+            info.stats = Some(stats);
+            info.rows = Some(rows);
+        }
+        Decision::Write(plan) => {
             info.stats = Some(plan.summary.stats);
             info.rows = Some(plan.summary.rows);
             info.buckets = Some(plan.summary.buckets);
             info.need = Some(plan.summary.need);
-            match precheck {
-                Err(e) => {
-                    info.outcome = "failure";
-                    info.detail = e.to_string();
-                }
-                Ok(()) => {
-                    let (outcome, room) = match plan.summary.placement {
-                        Placement::InPlace => ("fits in place", s.entry.size),
-                        Placement::Spilled => ("spills", s.stub.size),
-                    };
-                    info.outcome = outcome;
-                    info.detail = format!("blob of {} bytes in {room}", plan.summary.need);
-                }
-            }
-        }
-        Ok(Err(why)) => info.detail = why,
-        Err(e) => {
-            info.shortfall = e.shortfall();
-            info.outcome = if e.shortfall().is_some() { "does not fit" } else { "failure" };
-            info.detail = e.to_string();
-            // The counts are still worth showing when only the fit failed.
-            if let Ok(Some((input, _))) = extract::input(image) {
-                let rows = crate::table::build(input);
-                info.stats = Some(rows.stats);
-                info.rows = Some(rows.rows.len());
-            }
+            let (outcome, room) = match plan.summary.placement {
+                Placement::InPlace => ("fits in place", s.entry.size),
+                Placement::Spilled => ("spills", s.stub.size),
+            };
+            info.outcome = outcome;
+            info.detail = format!("blob of {} bytes in {room}", plan.summary.need);
         }
     }
     Ok(info)
@@ -186,6 +182,7 @@ impl Info {
                 EntryState::Records => "records",
                 EntryState::Table => "table",
                 EntryState::Redirect => "redirect",
+                EntryState::Unknown(_) => "unknown",
             };
             s.push_str(&format!(
                 "{{\"image\":{},\"entry_section\":{},\"stub_section\":{},\"text\":{{\"start\":{},\

@@ -116,7 +116,7 @@ pub struct Counts {
 }
 
 impl Counts {
-    pub fn of(summaries: &[crate::rewrite::Summary]) -> Counts {
+    pub fn of(summaries: &[crate::plan::Summary]) -> Counts {
         let mut c = Counts::default();
         for s in summaries {
             c.entry += s.stats.entry_records;

@@ -13,8 +13,8 @@ use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use crate::edit::{self, Edit, Piece};
 use crate::error::{Error, ErrorKind, Result};
-use crate::edit::Edit;
 
 /// What identifies one version of a file: if any of it changes, somebody wrote the file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -136,7 +136,7 @@ pub fn commit(
     original_len: u64,
     edits: &[Edit],
 ) -> Result<()> {
-    stage(path, source, original_len)?.commit(expected, edits)
+    stage(path, source, original_len)?.commit(expected, original_len, edits)
 }
 
 /// The first half of [`commit`], which can run while the edits are still being checked: the
@@ -157,12 +157,41 @@ pub struct Staged {
 impl Staged {
     /// The second half of [`commit`]: writes `edits` over the copy and renames it over the
     /// output if the output still is the version `expected` describes.
-    pub fn commit(self, expected: &Identity, edits: &[Edit]) -> Result<()> {
-        for e in edits {
-            self.tmp
+    ///
+    /// `original_len` is the staged copy's length. A plan that changes the size is laid out
+    /// anew: the unchanged ranges are copied inside the kernel from the staged original to their
+    /// new places, the new bytes written, and the file cut to its new length. A same-size plan
+    /// writes only its edits over the copy.
+    pub fn commit(self, expected: &Identity, original_len: u64, edits: &[Edit]) -> Result<()> {
+        let tmp_err = |err| Error::io(self.tmp.path().display(), err);
+        if edits.iter().all(Edit::is_same_size) {
+            for e in edits {
+                self.tmp.as_file().write_all_at(&e.bytes, e.offset).map_err(tmp_err)?;
+            }
+        } else {
+            let relaid = temp_beside(&self.path)?;
+            let mut at = 0u64;
+            for piece in edit::pieces(original_len, edits) {
+                match piece {
+                    Piece::Original { offset, len } => {
+                        copy_range(self.tmp.as_file(), offset, relaid.as_file(), at, len)
+                            .map_err(|err| Error::io(relaid.path().display(), err))?;
+                        at += len;
+                    }
+                    Piece::New(bytes) => {
+                        relaid
+                            .as_file()
+                            .write_all_at(bytes, at)
+                            .map_err(|err| Error::io(relaid.path().display(), err))?;
+                        at += bytes.len() as u64;
+                    }
+                }
+            }
+            relaid
                 .as_file()
-                .write_all_at(&e.bytes, e.offset)
-                .map_err(|err| Error::io(self.tmp.path().display(), err))?;
+                .set_len(edit::new_len(original_len, edits))
+                .map_err(|err| Error::io(relaid.path().display(), err))?;
+            return finish(relaid, &self.path, expected);
         }
         finish(self.tmp, &self.path, expected)
     }
@@ -297,6 +326,54 @@ fn copy_all(from: &File, to: &File, len: u64) -> io::Result<()> {
             Some(libc::EINTR) => continue,
             _ => return Err(err),
         }
+    }
+    Ok(())
+}
+
+/// Copies `len` bytes at `from_off` of `from` to `to_off` of `to`: `copy_file_range` when the
+/// kernel can, plain reads and writes otherwise.
+fn copy_range(from: &File, from_off: u64, to: &File, to_off: u64, len: u64) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let mut done: u64 = 0;
+    while done < len {
+        let mut off_in = (from_off + done) as libc::off64_t;
+        let mut off_out = (to_off + done) as libc::off64_t;
+        let want = (len - done).min(1 << 30) as usize;
+        // SAFETY: both descriptors are open for the duration of the call and the offsets are
+        // plain integers owned by this frame.
+        let n = unsafe {
+            libc::copy_file_range(
+                from.as_raw_fd(),
+                &mut off_in,
+                to.as_raw_fd(),
+                &mut off_out,
+                want,
+                0,
+            )
+        };
+        if n > 0 {
+            done += n as u64;
+            continue;
+        }
+        if n == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "source shrank"));
+        }
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::EXDEV | libc::ENOSYS | libc::EOPNOTSUPP | libc::EINVAL) => break,
+            Some(libc::EINTR) => continue,
+            _ => return Err(err),
+        }
+    }
+    let mut buf = vec![0u8; 1 << 20];
+    while done < len {
+        let chunk = (len - done).min(1 << 20) as usize;
+        let n = from.read_at(&mut buf[..chunk], from_off + done)?;
+        if n == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "source shrank"));
+        }
+        to.write_all_at(&buf[..n], to_off + done)?;
+        done += n as u64;
     }
     Ok(())
 }

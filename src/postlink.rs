@@ -1,13 +1,18 @@
-//! One file, start to finish: read, plan, self-verify, commit. Shared by `llgo-ld rewrite` and
-//! the driver shim.
+//! The one pipeline that produces an output: plan -> apply -> self-check -> commit. Shared by
+//! `llgo-ld rewrite`, the driver shim, the relink for room and the tests ([`produce`] is the
+//! same steps on bytes in memory), so no caller can skip the self-check.
+//!
+//! The plan comes from [`crate::plan`]; the self-check is the `verify` of the subcommand on the
+//! relaid bytes; only [`crate::output`] writes.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::error::{Error, ErrorKind};
+use crate::edit::{self, Edit};
+use crate::error::{Error, ErrorKind, Result};
 use crate::output::{self, Identity};
-use crate::edit;
-use crate::rewrite::{self, Plan, Summary};
+use crate::plan::{self, Plan, Summary};
+use crate::verify::{self, Depth};
 
 /// What happened to one file.
 #[derive(Debug)]
@@ -51,7 +56,7 @@ fn run(path: &Path, expected: Option<Identity>) -> Outcome {
         Ok(x) => x,
         Err(e) => return Outcome::Failed(e),
     };
-    let (edits, summaries) = match rewrite::plan(&image) {
+    let (edits, summaries) = match plan::plan(&image) {
         Ok(Plan::Skip(why)) => return Outcome::Skipped(why),
         Ok(Plan::Rewrite { edits, summaries }) => (edits, summaries),
         Err(e) => return Outcome::Failed(e),
@@ -60,16 +65,27 @@ fn run(path: &Path, expected: Option<Identity>) -> Outcome {
     // Patching it copies the edited pages of the mapping, which is best done before a second
     // thread runs: each copied page would cost a TLB shootdown of that thread's CPU.
     let original_len = image.len() as u64;
-    if let Err(e) = edit::apply_in_place(&mut image, &edits) {
-        return Outcome::Failed(e);
-    }
+    // Same-size plans patch the private mapping in place (only the edited pages are copied);
+    // a plan that changes the size builds the relaid image anew.
+    let relaid = if edits.iter().all(Edit::is_same_size) {
+        if let Err(e) = edit::apply_in_place(&mut image, &edits) {
+            return Outcome::Failed(e);
+        }
+        None
+    } else {
+        match edit::apply(&image, &edits) {
+            Ok(out) => Some(out),
+            Err(e) => return Outcome::Failed(e),
+        }
+    };
+    let checked_bytes: &[u8] = relaid.as_deref().unwrap_or(&image);
     // From here on the file will almost certainly be rewritten, so the kernel copies the
     // original into the temporary file on a second thread while this one self-checks. A failed
     // check drops the staged copy, which removes the temporary file.
     let (checked, staged) = std::thread::scope(|s| {
         let copy = std::thread::Builder::new()
             .spawn_scoped(s, || output::stage(path, &file, original_len));
-        let checked = rewrite::self_check(&image);
+        let checked = self_check(checked_bytes);
         let staged = match copy {
             Ok(thread) => thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
             // No second thread to be had: copy now.
@@ -84,8 +100,55 @@ fn run(path: &Path, expected: Option<Identity>) -> Outcome {
         Ok(staged) => staged,
         Err(e) => return Outcome::Failed(e),
     };
-    match staged.commit(&identity, &edits) {
+    match staged.commit(&identity, original_len, &edits) {
         Ok(()) => Outcome::Rewritten(summaries),
         Err(e) => Outcome::Failed(e),
     }
+}
+
+/// What [`produce`] made of a file's bytes.
+#[derive(Debug)]
+pub enum Produced {
+    /// The output's bytes (self-checked) and what was written into each image.
+    Rewritten {
+        output: Vec<u8>,
+        summaries: Vec<Summary>,
+    },
+    Skipped(String),
+}
+
+/// The pipeline on bytes in memory, without the commit: plan, apply, self-check. What
+/// [`rewrite_path`] would write, for tests and tools that hold the bytes.
+pub fn produce(data: &[u8]) -> Result<Produced> {
+    match plan::plan(data)? {
+        Plan::Skip(why) => Ok(Produced::Skipped(why)),
+        Plan::Rewrite { edits, summaries } => {
+            let output = apply_checked(data, &edits)?;
+            Ok(Produced::Rewritten { output, summaries })
+        }
+    }
+}
+
+/// Applies a plan's `edits` (of any size) to `original` and self-checks the result: the steps
+/// after planning, for a plan from [`plan::plan`] or one made by hand (tests of relaid outputs).
+pub fn apply_checked(original: &[u8], edits: &[Edit]) -> Result<Vec<u8>> {
+    let output = edit::apply(original, edits)?;
+    self_check(&output)?;
+    Ok(output)
+}
+
+/// The self-check on the patched or relaid image: the `verify` of the subcommand at
+/// [`Depth::SelfCheck`]. A rewrite that would not verify is a failure (an llgo-ld bug, kind
+/// [`ErrorKind::Internal`]), never an output.
+pub fn self_check(patched: &[u8]) -> Result<()> {
+    let report = verify::verify_with(patched, Depth::SelfCheck).map_err(|e| {
+        Error::new(ErrorKind::Internal, format!("internal: verifying the rewritten image: {e}"))
+    })?;
+    if !report.ok() {
+        return Err(Error::internal(format!(
+            "the rewritten image fails its own verification: {}",
+            report.problems.join("; ")
+        )));
+    }
+    Ok(())
 }

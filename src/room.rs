@@ -21,8 +21,8 @@ pub use args::Style;
 
 use crate::error::{Error, ErrorKind};
 use crate::output::{self, Identity, Scratch};
+use crate::plan::Summary;
 use crate::postlink::{self, Outcome};
-use crate::rewrite::Summary;
 
 /// `LLGO_LD_RESERVE`: whether llgo-ld makes room for a table that does not fit.
 pub const RESERVE_ENV: &str = "LLGO_LD_RESERVE";

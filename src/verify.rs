@@ -6,6 +6,7 @@ use crate::binary::{self, Images};
 use crate::error::Result;
 use crate::extract::{self, EntryState};
 use crate::image::Image;
+use crate::plan::{self, Decision};
 use crate::table::encode::{self, Blob, Placement, REDIRECT_SIZE};
 use crate::table::{findfunc, Owners};
 
@@ -59,52 +60,77 @@ pub fn verify_with(data: &[u8], depth: Depth) -> Result<Report> {
     };
     for (_, image) in &list {
         let image = image.as_ref();
-        for slide in image.verify_slides() {
+        let what = image.describe();
+        // The image is parsed once; what is decided about it, once.
+        let state = extract::entry_state(image)?;
+        match state {
+            EntryState::Records => {
+                unrewritten(image, &what, &mut report);
+                continue;
+            }
+            EntryState::Unknown(magic) => {
+                report.problems.push(format!("{what}: {}", plan::unknown_table_message(magic)));
+                continue;
+            }
+            EntryState::Table | EntryState::Redirect => {}
+        }
+        // Per slide, only the loader's view and the lookups change.
+        let slides = image.verify_slides();
+        let mut names_checked = false;
+        for &slide in &slides {
             let (entry, stub) = image.load_sections(slide)?;
             let loaded = Loaded { entry: &entry, stub: &stub, slide };
-            check_image(image, &loaded, depth, &mut report)?;
+            let at =
+                if slides.len() > 1 { format!("{what} at slide {slide:#x}") } else { what.clone() };
+            let depth = if names_checked { Depth::SelfCheck } else { depth };
+            names_checked |= check_table(image, &at, state, &loaded, depth, &mut report)?;
         }
-        if extract::entry_state(image)? != EntryState::Records {
-            let s = image.sections();
-            let live = match extract::entry_state(image)? {
-                EntryState::Redirect => vec![s.entry.offset + 16, s.stub.offset + 16],
-                _ => vec![s.entry.offset + 16],
-            };
-            for p in image.loader_problems(&live)? {
-                report.problems.push(format!("{}: {p}", image.describe()));
-            }
+        let s = image.sections();
+        let live = match state {
+            EntryState::Redirect => vec![s.entry.offset + 16, s.stub.offset + 16],
+            _ => vec![s.entry.offset + 16],
+        };
+        for p in image.loader_problems(&live)? {
+            report.problems.push(format!("{what}: {p}"));
         }
     }
     Ok(report)
 }
 
-/// The format-independent checks of one image whose sections were loaded at `loaded.slide`.
-pub fn check_image(
+/// An image whose entry section still holds site records: a defect unless [`plan::decide`]
+/// finds nothing to write.
+fn unrewritten(image: &dyn Image<'_>, what: &str, report: &mut Report) {
+    match plan::decide(image) {
+        Decision::Skip(why) => report.checked.push(format!("{what}: nothing to write ({why})")),
+        Decision::Write(plan) => report.problems.push(format!(
+            "{what}: LLGo sections were not rewritten (a table of {} rows would fit)",
+            plan.summary.rows
+        )),
+        Decision::Refused(e) | Decision::DoesNotFit { error: e, .. } => {
+            report.problems.push(format!("{what}: LLGo sections were not rewritten: {e}"))
+        }
+        Decision::UnknownTable { magic } => {
+            report.problems.push(format!("{what}: {}", plan::unknown_table_message(magic)))
+        }
+        Decision::AlreadyRewritten { .. } => {}
+    }
+}
+
+/// The format-independent checks of one rewritten image (`state` is a table or a redirect)
+/// whose sections were loaded at `loaded.slide`; `what` names the image and the slide. Returns
+/// whether the per-row name check ran (it does not depend on the slide).
+pub fn check_table(
     image: &dyn Image<'_>,
+    what: &str,
+    state: EntryState,
     loaded: &Loaded<'_>,
     depth: Depth,
     report: &mut Report,
-) -> Result<()> {
-    let what = image.describe();
+) -> Result<bool> {
     let sections = image.sections();
     let problems_before = report.problems.len();
-    let state = extract::entry_state(image)?;
     let (blob_bytes, home, placement) = match state {
-        EntryState::Records => {
-            // The same decision `rewrite` makes: the prechecks (a PIE, a certificate signature)
-            // first, then the table.
-            match image.precheck().and_then(|()| crate::rewrite::plan_image(image)) {
-                Ok(Err(why)) => report.checked.push(format!("{what}: nothing to write ({why})")),
-                Ok(Ok(plan)) => report.problems.push(format!(
-                    "{what}: LLGo sections were not rewritten (a table of {} rows would fit)",
-                    plan.summary.rows
-                )),
-                Err(e) => {
-                    report.problems.push(format!("{what}: LLGo sections were not rewritten: {e}"))
-                }
-            }
-            return Ok(());
-        }
+        EntryState::Records | EntryState::Unknown(_) => return Ok(false),
         EntryState::Redirect => {
             match encode::parse_redirect(loaded.entry)? {
                 Some((entry_link, target)) => {
@@ -142,7 +168,7 @@ pub fn check_image(
         Ok(b) => b,
         Err(e) => {
             report.problems.push(format!("{what}: {e}"));
-            return Ok(());
+            return Ok(false);
         }
     };
     if blob.link_sect_addr != home.addr {
@@ -186,11 +212,12 @@ pub fn check_image(
         Err(e) => report.problems.push(format!("{what}: {e}")),
     }
     if !report.problems[problems_before..].is_empty() {
-        return Ok(());
+        return Ok(false);
     }
 
-    if depth == Depth::Full {
-        check_names(image, &addrs, real, report)?;
+    let names = depth == Depth::Full;
+    if names {
+        check_names(image, what, &addrs, real, report)?;
     }
 
     // The runtime's lookup answers each row for its start, its middle and its last byte.
@@ -216,18 +243,18 @@ pub fn check_image(
         real.len(),
         blob.bucket_count
     ));
-    Ok(())
+    Ok(names)
 }
 
 /// Every row starts a function whose name maps, through the symbol index, to the row's
 /// funcIndex.
 fn check_names(
     image: &dyn Image<'_>,
+    what: &str,
     addrs: &[u64],
     real: &[(u32, u32)],
     report: &mut Report,
 ) -> Result<()> {
-    let what = image.describe();
     let text_end = image.text().end;
     let symbols = image.text_symbols()?;
     let owners = Owners::new(symbols, text_end, image.style());

@@ -8,6 +8,7 @@ use object::read::elf::{FileHeader, ProgramHeader, SectionHeader, SectionTable, 
 use object::LittleEndian;
 
 use crate::binary::{bytes, NotOurs};
+use crate::edit::Edit;
 use crate::error::{Error, Result};
 use crate::image::{Image, LlgoSections, Pointer, SectionInfo};
 use crate::malformed;
@@ -281,6 +282,11 @@ impl<'data> Image<'data> for ElfImage<'data> {
                 hit.then(|| sym.st_value(LE))
             })
         })
+    }
+
+    fn relayout(&self, _plan: &[Edit]) -> Result<Vec<Edit>> {
+        // No compaction planned for ELF yet: the output keeps the input's layout.
+        Ok(Vec::new())
     }
 
     fn precheck(&self) -> Result<()> {

@@ -17,10 +17,10 @@ use crate::binary::macho_fixups::{
 };
 use crate::binary::NotOurs;
 use crate::codesign;
+use crate::edit::Edit;
 use crate::error::{Error, Result};
 use crate::image::{Image, LlgoSections, Pointer, SectionBytes, SectionInfo};
 use crate::patch::macho_fixups as surgery;
-use crate::edit::Edit;
 use crate::table::encode::{Layout, Which};
 use crate::table::{NameStyle, TextSymbol};
 use crate::{malformed, unsupported};
@@ -469,6 +469,11 @@ impl<'data> Image<'data> for MachOImage<'data> {
             dst.copy_from_slice(&word.to_le_bytes());
         }
         Ok(plan.edits)
+    }
+
+    fn relayout(&self, _plan: &[Edit]) -> Result<Vec<Edit>> {
+        // No compaction planned for Mach-O yet: the output keeps the input's layout.
+        Ok(Vec::new())
     }
 
     fn is_signed(&self) -> bool {

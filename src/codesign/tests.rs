@@ -1,6 +1,6 @@
 use super::*;
-use crate::error::ErrorKind;
 use crate::edit;
+use crate::error::ErrorKind;
 
 /// A SuperBlob with one CodeDirectory (version 0x20400, lld's layout) over `code_limit` bytes,
 /// plus optional extra blobs `(slot, bytes)`.

@@ -19,7 +19,7 @@ use super::spawn::Runner;
 use super::spawn::Status;
 use crate::error::Error;
 use crate::output::Identity;
-use crate::rewrite::Summary;
+use crate::plan::Summary;
 use crate::room;
 use crate::room::Relinked;
 

@@ -13,8 +13,8 @@ use std::ops::Range;
 use crate::binary::macho_fixups::{
     ChainedFixups, Segment, NEXT_MASK, NEXT_SHIFT, PAGE_START_NONE, STRIDE,
 };
-use crate::error::Result;
 use crate::edit::Edit;
+use crate::error::Result;
 use crate::unsupported;
 
 /// A word the loader must fill with `target + slide`.
