@@ -36,12 +36,8 @@ pub enum Reserve {
 }
 
 impl Reserve {
-    /// The policy of this process's environment. The driver reads it once; [`relink`] itself
-    /// does not look (a caller that asks for a relink gets one).
-    pub fn from_env() -> Reserve {
-        Reserve::parse(std::env::var_os(RESERVE_ENV).as_deref())
-    }
-
+    /// The policy an `LLGO_LD_RESERVE` value asks for. The driver reads it once; [`relink`]
+    /// itself does not look (a caller that asks for a relink gets one).
     pub fn parse(value: Option<&OsStr>) -> Reserve {
         match value.and_then(OsStr::to_str).map(str::to_ascii_lowercase).as_deref() {
             Some("0" | "off" | "no" | "false") => Reserve::Off,
@@ -88,12 +84,6 @@ pub enum Relinked {
     NotAttempted(String),
     /// The second round failed; the output is still exactly the first link's.
     Failed(Error),
-}
-
-impl RelinkOutcome {
-    pub fn rewritten(&self) -> bool {
-        matches!(self.result, Relinked::Rewritten(_))
-    }
 }
 
 impl fmt::Display for RelinkOutcome {

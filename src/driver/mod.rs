@@ -8,14 +8,13 @@
 //! 3. [`resolve`]: the real tool (overrides, PATH walk skipping llgo-ld, lld lookup).
 //! 4. [`spawn::Runner::run`]: the link, with signals forwarded; a failed link ends here.
 //! 5. [`post_link`]: identity check, [`crate::postlink::rewrite_path`] (which decides a file
-//!    without LLGo sections from its headers alone), the relink seam ([`relink::relink`]) when
+//!    without LLGo sections from its headers alone), the relink for room ([`crate::room::relink`]) when
 //!    the table does not fit, STRICT handling.
 //! 6. [`crate::log::link_line`]: one info line.
 
 pub mod args;
 pub mod mode;
 pub mod real_tool;
-pub mod relink;
 pub mod response_file;
 pub mod spawn;
 
@@ -34,12 +33,15 @@ use real_tool::SelfId;
 pub use spawn::Exit;
 use spawn::Invocation;
 use spawn::Runner;
+use spawn::Status;
 
 use crate::log::Counts;
 use crate::log::LinkLine;
 use crate::output::Identity;
 use crate::postlink;
 use crate::postlink::Outcome;
+use crate::room;
+use crate::room::Relinked;
 
 /// The environment the driver reads, gathered once (tests build it by hand).
 #[derive(Clone, Debug, Default)]
@@ -408,45 +410,80 @@ fn post_link(ctx: &PostLink<'_>, line: &mut LinkLine) -> Exit {
     Exit::Code(1)
 }
 
+/// The one call when the table does not fit: [`crate::room::relink`], with the second link run
+/// by this invocation's runner (quietly, and with `LLGO_PCLNPOST=0` so that a nested llgo-ld
+/// only forwards: this process rewrites the result).
 fn try_relink(
     ctx: &PostLink<'_>,
     shortfall: u64,
     first: crate::error::Error,
     line: &mut LinkLine,
 ) -> Result<(), crate::error::Error> {
-    let style = match ctx.tool.syntax {
-        Syntax::Driver => relink::Style::Driver,
-        Syntax::Linker(f) => relink::Style::Linker(f),
+    let output = ctx.env.cwd.join(ctx.output);
+    let identity = match Identity::of(&output) {
+        Ok(Some(id)) => id,
+        Ok(None) => {
+            tracing::debug!("no relink: the output is gone");
+            return Err(first);
+        }
+        Err(e) => {
+            line.relink = true;
+            return Err(crate::error::Error::io(output.display(), e).context("relink for room"));
+        }
     };
-    let cwd = ctx.env.cwd.as_path();
-    let output = cwd.join(ctx.output);
-    let req = relink::RelinkRequest {
-        program: &ctx.inv.program,
-        argv0: &ctx.inv.argv0,
+    let req = room::RelinkRequest {
         args: &ctx.inv.args,
-        style,
+        style: match ctx.tool.syntax {
+            Syntax::Driver => room::Style::Driver,
+            Syntax::Linker(_) => room::Style::Linker,
+        },
+        from_linker_option: ctx.from_linker_option,
         output: &output,
-        output_from_linker_option: ctx.from_linker_option,
-        cwd,
+        identity,
         shortfall,
-        env: &ctx.inv.env,
-        runner: ctx.runner,
-        mode: ctx.mode.name(),
     };
-    match relink::relink(&req) {
-        relink::RelinkOutcome::Rewritten { summaries, reserved } => {
+    let mut link = |args: &[OsString]| {
+        let inv = Invocation {
+            program: ctx.inv.program.clone(),
+            argv0: ctx.inv.argv0.clone(),
+            args: args.to_vec(),
+            env: ctx
+                .inv
+                .env
+                .iter()
+                .cloned()
+                .chain([("LLGO_PCLNPOST".into(), "0".into())])
+                .collect(),
+            env_remove: Vec::new(),
+            quiet: true,
+            report_channel: false,
+        };
+        let done = ctx.runner.run(&inv)?;
+        Ok(room::LinkRun {
+            success: done.status.success(),
+            status: match done.status {
+                Status::Exited(code) => format!("exit status {code}"),
+                Status::Signaled(sig) => format!("killed by signal {sig}"),
+            },
+            stderr: done.stderr,
+        })
+    };
+    let outcome = room::relink(&req, &mut link);
+    tracing::debug!(mode = ctx.mode.name(), "{outcome}");
+    match outcome.result {
+        Relinked::Rewritten(summaries) => {
             line.counts = Some(Counts::of(&summaries));
             line.outcome = "rewritten".into();
             line.relink = true;
-            line.reserved = reserved;
+            line.reserved = outcome.reserved;
             Ok(())
         }
-        relink::RelinkOutcome::Failed { error, reserved } => {
+        Relinked::Failed(error) => {
             line.relink = true;
-            line.reserved = reserved;
+            line.reserved = outcome.reserved;
             Err(error.context("relink for room"))
         }
-        relink::RelinkOutcome::NotAttempted(why) => {
+        Relinked::NotAttempted(why) => {
             tracing::debug!("no relink: {why}");
             Err(first)
         }

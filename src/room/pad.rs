@@ -72,10 +72,6 @@ impl Target {
             _ => None,
         }
     }
-
-    pub fn is_macho(self) -> bool {
-        matches!(self, Target::MachOX86_64 | Target::MachOArm64)
-    }
 }
 
 /// Name of the section every padding byte goes to (ELF).
