@@ -1,7 +1,7 @@
 //! From an [`Image`] to the table builder's [`Input`]: site records, the meta record and the
 //! symbol index (FORMAT.md 1.2, 1.3).
 
-use crate::binary::bytes;
+use crate::bytes;
 use crate::error::Result;
 use crate::image::{Image, Pointer, SectionInfo};
 use crate::malformed;

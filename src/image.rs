@@ -133,8 +133,7 @@ pub trait Image<'data> {
         let _ = slide;
         let s = self.sections();
         let read = |i: SectionInfo| {
-            crate::binary::bytes::slice(self.data(), i.offset, i.size, "LLGo section")
-                .map(Cow::Borrowed)
+            crate::bytes::slice(self.data(), i.offset, i.size, "LLGo section").map(Cow::Borrowed)
         };
         Ok((read(s.entry)?, read(s.stub)?))
     }

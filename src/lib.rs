@@ -2,6 +2,7 @@
 //! executable. See `docs/design.md` for the phases and their invariants.
 
 pub mod binary;
+pub mod bytes;
 pub mod cli;
 pub mod codesign;
 pub mod driver;

@@ -7,7 +7,8 @@ use object::elf;
 use object::read::elf::{FileHeader, ProgramHeader, SectionHeader, SectionTable, Sym, SymbolTable};
 use object::LittleEndian;
 
-use crate::binary::{bytes, NotOurs};
+use crate::binary::NotOurs;
+use crate::bytes;
 use crate::edit::Edit;
 use crate::error::{Error, Result};
 use crate::image::{Image, LlgoSections, Pointer, SectionInfo};

@@ -5,7 +5,7 @@
 //! reads as an implausibly large slice count: such a file is not ours, a skip rather than an
 //! error.
 
-use crate::binary::bytes;
+use crate::bytes;
 use crate::error::Result;
 use crate::malformed;
 

@@ -11,11 +11,11 @@ use object::macho;
 use object::read::macho::{MachHeader, Nlist, Section as _, Segment as _};
 use object::LittleEndian;
 
-use crate::binary::bytes;
 use crate::binary::macho_fixups::{
     ChainedFixups, FixupKind, Library, Segment, PTR_64, PTR_64_OFFSET,
 };
 use crate::binary::NotOurs;
+use crate::bytes;
 use crate::codesign;
 use crate::edit::Edit;
 use crate::error::{Error, Result};

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::binary::bytes;
+use crate::bytes;
 use crate::error::Result;
 use crate::{malformed, unsupported};
 

@@ -1,13 +1,13 @@
 //! Read-only views of linked executables. No I/O and no panics: `&[u8]` in, typed views or
 //! errors that name the structure and its file offset out.
 
-pub mod bytes;
 pub mod elf;
 pub mod fat;
 pub mod macho;
 pub mod macho_fixups;
 pub mod probe;
 
+use crate::bytes;
 use crate::error::Result;
 use crate::image::Image;
 

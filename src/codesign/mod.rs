@@ -11,7 +11,7 @@ mod hash;
 
 use object::macho;
 
-use crate::binary::bytes;
+use crate::bytes;
 use crate::edit::Edit;
 use crate::error::Result;
 use crate::{malformed, unsupported};

@@ -5,7 +5,7 @@
 
 use super::findfunc::{self, Bucket, Lookup};
 use super::Rows;
-use crate::binary::bytes;
+use crate::bytes;
 use crate::error::{Error, Result};
 use crate::malformed;
 
