@@ -7,8 +7,8 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use llgo_ld::binary::{self, Images};
 use llgo_ld::edit::Edit;
+use llgo_ld::loader::{self, Images};
 use llgo_ld::plan::{self, Class};
 use llgo_ld::postlink::{self, Outcome, Produced};
 use support::*;
@@ -90,7 +90,7 @@ fn shim_class(file: &Path) -> Class {
 /// The planner's own class for the file's (single) image; a file that is no LLGo executable at
 /// all is a skip.
 fn decided_class(data: &[u8]) -> Class {
-    match binary::images(data).expect("images") {
+    match loader::images(data).expect("images") {
         Images::Skip(_) => Class::Skip,
         Images::List(list) => {
             assert_eq!(list.len(), 1);

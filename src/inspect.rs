@@ -3,10 +3,10 @@
 
 use std::io::{self, Write};
 
-use crate::binary::{self, Images};
 use crate::error::Result;
 use crate::extract::{self, EntryState};
-use crate::image::{Image, SectionInfo};
+use crate::image::SectionInfo;
+use crate::loader::{self, Images, Loader};
 use crate::plan::{self, Decision};
 use crate::table::encode::{Blob, Placement};
 use crate::table::Stats;
@@ -41,7 +41,7 @@ pub struct Info {
 }
 
 pub fn inspect(data: &[u8]) -> Result<Info> {
-    let list = match binary::images(data)? {
+    let list = match loader::images(data)? {
         Images::Skip(why) => return Ok(Info { skip: Some(why), images: Vec::new() }),
         Images::List(list) => list,
     };
@@ -52,10 +52,10 @@ pub fn inspect(data: &[u8]) -> Result<Info> {
     Ok(Info { skip: None, images })
 }
 
-fn inspect_image(image: &dyn Image<'_>) -> Result<ImageInfo> {
+fn inspect_image(image: &dyn Loader<'_>) -> Result<ImageInfo> {
     let s = image.sections();
     let text = image.text();
-    let state = extract::entry_state(image)?;
+    let state = extract::entry_state(image.image())?;
     let mut info = ImageInfo {
         image: image.describe(),
         entry: s.entry,

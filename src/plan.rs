@@ -7,11 +7,11 @@
 
 use std::fmt;
 
-use crate::binary::{self, Images};
 use crate::edit::{self, Edit};
 use crate::error::{Error, ErrorKind, Result};
 use crate::extract::{self, EntryState, IndexSource};
-use crate::image::{Image, SectionInfo};
+use crate::image::SectionInfo;
+use crate::loader::{self, Images, Loader};
 use crate::table::encode::{self, Placement, Span};
 use crate::table::{self, Stats};
 
@@ -117,8 +117,8 @@ pub struct ImagePlan {
 /// Decides what happens to one image. Order: the entry state (already rewritten is a skip
 /// whatever else the image holds: the prechecks are about writing, and nothing will be
 /// written), the format's loader prechecks (a PIE, a certificate signature), then the table.
-pub fn decide(image: &dyn Image<'_>) -> Decision {
-    match extract::entry_state(image) {
+pub fn decide(image: &dyn Loader<'_>) -> Decision {
+    match extract::entry_state(image.image()) {
         Err(e) => return Decision::Refused(e),
         Ok(EntryState::Table) => {
             return Decision::AlreadyRewritten { placement: Placement::InPlace };
@@ -132,7 +132,7 @@ pub fn decide(image: &dyn Image<'_>) -> Decision {
     if let Err(e) = image.precheck() {
         return Decision::Refused(e);
     }
-    let (input, index_source) = match extract::input(image) {
+    let (input, index_source) = match extract::input(image.image()) {
         Err(e) => return Decision::Refused(e),
         Ok(None) => return Decision::Skip("no symbol index (no LLGo meta record)".into()),
         Ok(Some(x)) => x,
@@ -197,7 +197,7 @@ pub enum Plan {
 /// Plans the rewrite of a whole file: [`decide`] per image, then each format's relayout step and
 /// its signing for the relaid image. Every image must succeed or the file is left alone.
 pub fn plan(data: &[u8]) -> Result<Plan> {
-    let list = match binary::images(data)? {
+    let list = match loader::images(data)? {
         Images::Skip(why) => return Ok(Plan::Skip(why)),
         Images::List(list) => list,
     };
@@ -229,15 +229,15 @@ pub fn plan(data: &[u8]) -> Result<Plan> {
 
 /// The steps after the decision, for one image: the format's relayout (compaction: none yet),
 /// then the signature for the relaid image.
-fn finish(image: &dyn Image<'_>, mut edits: Vec<Edit>) -> Result<Vec<Edit>> {
+fn finish(image: &dyn Loader<'_>, mut edits: Vec<Edit>) -> Result<Vec<Edit>> {
     let relayout = image.relayout(&edits)?;
     if !relayout.is_empty() {
         edits.extend(relayout);
         edit::normalize(&mut edits, image.data().len() as u64)?;
     }
-    if image.is_signed() {
-        // The signer reads the changed pages through the edits: no copy of the whole image.
-        let signing = image.sign(&edits)?;
+    // The signer reads the changed pages through the edits: no copy of the whole image.
+    let signing = image.sign(&edits)?;
+    if !signing.is_empty() {
         edits.extend(signing);
         edit::normalize(&mut edits, image.data().len() as u64)?;
     }

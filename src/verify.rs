@@ -2,10 +2,9 @@
 //! `verify` subcommand and as the rewrite's self-check before anything is committed, so the two
 //! cannot drift apart. Collects every problem instead of stopping at the first.
 
-use crate::binary::{self, Images};
 use crate::error::Result;
 use crate::extract::{self, EntryState};
-use crate::image::Image;
+use crate::loader::{self, Images, Loader};
 use crate::plan::{self, Decision};
 use crate::table::encode::{self, Blob, Placement, REDIRECT_SIZE};
 use crate::table::{findfunc, Owners};
@@ -51,7 +50,7 @@ pub fn verify(data: &[u8]) -> Result<Report> {
 
 pub fn verify_with(data: &[u8], depth: Depth) -> Result<Report> {
     let mut report = Report::default();
-    let list = match binary::images(data)? {
+    let list = match loader::images(data)? {
         Images::Skip(why) => {
             report.checked.push(format!("{why}: nothing to verify"));
             return Ok(report);
@@ -62,7 +61,7 @@ pub fn verify_with(data: &[u8], depth: Depth) -> Result<Report> {
         let image = image.as_ref();
         let what = image.describe();
         // The image is parsed once; what is decided about it, once.
-        let state = extract::entry_state(image)?;
+        let state = extract::entry_state(image.image())?;
         match state {
             EntryState::Records => {
                 unrewritten(image, &what, &mut report);
@@ -99,7 +98,7 @@ pub fn verify_with(data: &[u8], depth: Depth) -> Result<Report> {
 
 /// An image whose entry section still holds site records: a defect unless [`plan::decide`]
 /// finds nothing to write.
-fn unrewritten(image: &dyn Image<'_>, what: &str, report: &mut Report) {
+fn unrewritten(image: &dyn Loader<'_>, what: &str, report: &mut Report) {
     match plan::decide(image) {
         Decision::Skip(why) => report.checked.push(format!("{what}: nothing to write ({why})")),
         Decision::Write(plan) => report.problems.push(format!(
@@ -120,7 +119,7 @@ fn unrewritten(image: &dyn Image<'_>, what: &str, report: &mut Report) {
 /// whose sections were loaded at `loaded.slide`; `what` names the image and the slide. Returns
 /// whether the per-row name check ran (it does not depend on the slide).
 pub fn check_table(
-    image: &dyn Image<'_>,
+    image: &dyn Loader<'_>,
     what: &str,
     state: EntryState,
     loaded: &Loaded<'_>,
@@ -177,7 +176,7 @@ pub fn check_table(
             blob.link_sect_addr, home.addr
         ));
     }
-    if let Some(n) = extract::funcinfo_count(image) {
+    if let Some(n) = extract::funcinfo_count(image.image()) {
         if u64::from(blob.count) > n.saturating_mul(16).saturating_add(1) {
             report.problems.push(format!(
                 "{what}: count {} exceeds 16 * __llgo_funcinfo_count ({n}) + 1",
@@ -249,7 +248,7 @@ pub fn check_table(
 /// Every row starts a function whose name maps, through the symbol index, to the row's
 /// funcIndex.
 fn check_names(
-    image: &dyn Image<'_>,
+    image: &dyn Loader<'_>,
     what: &str,
     addrs: &[u64],
     real: &[(u32, u32)],
@@ -258,7 +257,7 @@ fn check_names(
     let text_end = image.text().end;
     let symbols = image.text_symbols()?;
     let owners = Owners::new(symbols, text_end, image.style());
-    let index = match extract::symbol_index(image) {
+    let index = match extract::symbol_index(image.image()) {
         Ok(Some((index, _))) => Some(index),
         Ok(None) => {
             report.notes.push(format!(

@@ -9,7 +9,6 @@ use object::LittleEndian;
 
 use crate::binary::NotOurs;
 use crate::bytes;
-use crate::edit::Edit;
 use crate::error::{Error, Result};
 use crate::image::{Image, LlgoSections, Pointer, SectionInfo};
 use crate::malformed;
@@ -178,7 +177,7 @@ impl<'data> ElfImage<'data> {
     }
 
     /// How many dynamic relocations write into either LLGo section (0 for non-PIE links).
-    fn relocations_into_sections(&self) -> Result<usize> {
+    pub fn relocations_into_sections(&self) -> Result<usize> {
         if !self.is_dyn {
             return Ok(0);
         }
@@ -282,34 +281,6 @@ impl<'data> Image<'data> for ElfImage<'data> {
                     && !sym.is_undefined(LE);
                 hit.then(|| sym.st_value(LE))
             })
-        })
-    }
-
-    fn relayout(&self, _plan: &[Edit]) -> Result<Vec<Edit>> {
-        // No compaction planned for ELF yet: the output keeps the input's layout.
-        Ok(Vec::new())
-    }
-
-    fn precheck(&self) -> Result<()> {
-        let hits = self.relocations_into_sections()?;
-        if hits > 0 {
-            return Err(crate::unsupported!(
-                "position-independent executable: {hits} dynamic relocations target the LLGo \
-                 sections, the loader would overwrite the table (link with -no-pie)"
-            ));
-        }
-        Ok(())
-    }
-
-    fn loader_problems(&self, _live_slots: &[u64]) -> Result<Vec<String>> {
-        let hits = self.relocations_into_sections()?;
-        Ok(if hits > 0 {
-            vec![format!(
-                "{hits} dynamic relocations target the LLGo sections: the loader would \
-                 overwrite the table"
-            )]
-        } else {
-            Vec::new()
         })
     }
 

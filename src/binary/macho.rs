@@ -3,7 +3,6 @@
 //! linker put them), `LC_DYLD_CHAINED_FIXUPS` and `LC_CODE_SIGNATURE`, through `object`'s raw
 //! structs. One slice of a universal binary is one of these.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::ops::Range;
 
@@ -16,12 +15,8 @@ use crate::binary::macho_fixups::{
 };
 use crate::binary::NotOurs;
 use crate::bytes;
-use crate::codesign;
-use crate::edit::Edit;
 use crate::error::{Error, Result};
-use crate::image::{Image, LlgoSections, Pointer, SectionBytes, SectionInfo};
-use crate::patch::macho_fixups as surgery;
-use crate::table::encode::{Layout, Which};
+use crate::image::{Image, LlgoSections, Pointer, SectionInfo};
 use crate::table::{NameStyle, TextSymbol};
 use crate::{malformed, unsupported};
 
@@ -49,23 +44,23 @@ struct Found {
 
 /// A parsed Mach-O 64 executable that carries both LLGo sections.
 pub struct MachOImage<'data> {
-    data: &'data [u8],
+    pub(crate) data: &'data [u8],
     arch: &'static str,
-    segments: Vec<Segment>,
-    llgo: LlgoSections,
-    llgo_segments: [usize; 2],
-    text: Range<u64>,
+    pub(crate) segments: Vec<Segment>,
+    pub(crate) llgo: LlgoSections,
+    pub(crate) llgo_segments: [usize; 2],
+    pub(crate) text: Range<u64>,
     /// 1-based section number of `__TEXT,__text` (nlist `n_sect`).
     text_sect: u8,
     /// `(symoff, nsyms, stroff, strsize)` of `LC_SYMTAB`.
     symtab: Option<(u64, u64, u64, u64)>,
     /// Defined (`N_SECT`, not `N_STAB`) symbols by name, with the underscore.
     defined: HashMap<&'data [u8], u64>,
-    fixups: Option<ChainedFixups<'data>>,
+    pub(crate) fixups: Option<ChainedFixups<'data>>,
     /// Classic `LC_DYLD_INFO(_ONLY)` rebase or bind opcodes are present.
-    dyld_info: bool,
+    pub(crate) dyld_info: bool,
     /// `LC_CODE_SIGNATURE` `(dataoff, datasize)`.
-    signature: Option<(u64, u64)>,
+    pub(crate) signature: Option<(u64, u64)>,
 }
 
 impl<'data> MachOImage<'data> {
@@ -275,7 +270,12 @@ impl<'data> MachOImage<'data> {
     }
 
     /// Where a bind node points: the import's symbol in this image + both addends.
-    fn resolve_bind(&self, fixups: &ChainedFixups<'_>, ordinal: u32, addend: u64) -> Pointer {
+    pub(crate) fn resolve_bind(
+        &self,
+        fixups: &ChainedFixups<'_>,
+        ordinal: u32,
+        addend: u64,
+    ) -> Pointer {
         let Some(import) = fixups.imports.get(ordinal as usize) else {
             return Pointer::Outside;
         };
@@ -291,7 +291,7 @@ impl<'data> MachOImage<'data> {
     }
 
     /// The fixups, or the reason the image has none we can work with.
-    fn chained(&self) -> Result<&ChainedFixups<'data>> {
+    pub(crate) fn chained(&self) -> Result<&ChainedFixups<'data>> {
         match &self.fixups {
             Some(f) => Ok(f),
             None if self.dyld_info => Err(unsupported!(
@@ -305,7 +305,7 @@ impl<'data> MachOImage<'data> {
     }
 
     /// The two sections must lie in segments whose chains we decode.
-    fn check_section_segments(&self, fixups: &ChainedFixups<'_>) -> Result<()> {
+    pub(crate) fn check_section_segments(&self, fixups: &ChainedFixups<'_>) -> Result<()> {
         let s = self.llgo;
         for (info, name) in [(s.entry, "__llgo_fie"), (s.stub, "__llgo_stub")] {
             if let Some(starts) = fixups.starts_for(info.offset) {
@@ -322,16 +322,9 @@ impl<'data> MachOImage<'data> {
         Ok(())
     }
 
-    fn section_ranges(&self) -> [Range<u64>; 2] {
+    pub(crate) fn section_ranges(&self) -> [Range<u64>; 2] {
         let s = self.llgo;
         [s.entry.offset..s.entry.offset + s.entry.size, s.stub.offset..s.stub.offset + s.stub.size]
-    }
-
-    fn parsed_signature(&self, data: &[u8]) -> Result<Option<codesign::Signature>> {
-        match self.signature {
-            Some((off, size)) => codesign::parse(data, off, size).map(Some),
-            None => Ok(None),
-        }
     }
 }
 
@@ -419,166 +412,5 @@ impl<'data> Image<'data> for MachOImage<'data> {
             }
             seg.fileoff.checked_add(delta)
         })
-    }
-
-    fn precheck(&self) -> Result<()> {
-        let fixups = self.chained()?;
-        self.check_section_segments(fixups)?;
-        let s = self.llgo;
-        for (info, seg) in [(s.entry, self.llgo_segments[0]), (s.stub, self.llgo_segments[1])] {
-            // The live slot sits 16 bytes into the section (blob base or redirect target).
-            let slot = info.offset + crate::table::encode::LIVE_SLOT_OFFSET;
-            if info.size < 24 {
-                continue;
-            }
-            surgery::slot_page(fixups, &self.segments[seg], slot)?;
-        }
-        self.parsed_signature(self.data)?;
-        Ok(())
-    }
-
-    fn encode_live_slots(&self, layout: &mut Layout) -> Result<Vec<Edit>> {
-        let fixups = self.chained()?;
-        self.check_section_segments(fixups)?;
-        let s = self.llgo;
-        let slots: Vec<surgery::LiveSlot> = layout
-            .live
-            .iter()
-            .map(|l| {
-                let (info, seg) = match l.section {
-                    Which::Entry => (s.entry, self.llgo_segments[0]),
-                    Which::Stub => (s.stub, self.llgo_segments[1]),
-                };
-                surgery::LiveSlot {
-                    offset: info.offset + l.offset,
-                    segment: &self.segments[seg],
-                    target: l.value,
-                }
-            })
-            .collect();
-        let plan = surgery::splice(fixups, &self.section_ranges(), &slots)?;
-        for (live, word) in layout.live.iter().zip(&plan.live_words) {
-            let bytes = match live.section {
-                Which::Entry => &mut layout.entry,
-                Which::Stub => &mut layout.stub,
-            };
-            let at = live.offset as usize;
-            let dst = bytes
-                .get_mut(at..at + 8)
-                .ok_or_else(|| crate::internal!("live slot {at:#x} outside its section"))?;
-            dst.copy_from_slice(&word.to_le_bytes());
-        }
-        Ok(plan.edits)
-    }
-
-    fn relayout(&self, _plan: &[Edit]) -> Result<Vec<Edit>> {
-        // No compaction planned for Mach-O yet: the output keeps the input's layout.
-        Ok(Vec::new())
-    }
-
-    fn is_signed(&self) -> bool {
-        self.signature.is_some()
-    }
-
-    fn sign(&self, changed: &[Edit]) -> Result<Vec<Edit>> {
-        match self.parsed_signature(self.data)? {
-            Some(sig) => codesign::rehash(&sig, self.data, changed),
-            None => Ok(Vec::new()),
-        }
-    }
-
-    fn load_sections(&self, slide: u64) -> Result<(SectionBytes<'data>, SectionBytes<'data>)> {
-        let s = self.llgo;
-        let mut out = Vec::with_capacity(2);
-        for info in [s.entry, s.stub] {
-            let mut bytes =
-                bytes::slice(self.data, info.offset, info.size, "LLGo section")?.to_vec();
-            if let Some(fixups) = &self.fixups {
-                if fixups.starts_for(info.offset).is_some_and(|st| !st.walked) {
-                    self.check_section_segments(fixups)?;
-                }
-                for (&off, node) in fixups.nodes.range(info.offset..info.offset + info.size) {
-                    let value = match node.kind {
-                        FixupKind::Rebase { target } => target.wrapping_add(slide),
-                        FixupKind::Bind { ordinal, addend } => {
-                            match self.resolve_bind(fixups, ordinal, addend) {
-                                Pointer::Addr(a) => a.wrapping_add(slide),
-                                Pointer::Outside => OUTSIDE_SENTINEL,
-                            }
-                        }
-                    };
-                    let at = (off - info.offset) as usize;
-                    if let Some(dst) = bytes.get_mut(at..at + 8) {
-                        dst.copy_from_slice(&value.to_le_bytes());
-                    }
-                }
-            }
-            out.push(bytes);
-        }
-        let stub = out.pop().unwrap_or_default();
-        let entry = out.pop().unwrap_or_default();
-        Ok((Cow::Owned(entry), Cow::Owned(stub)))
-    }
-
-    fn verify_slides(&self) -> Vec<u64> {
-        // Non-zero, multiples of the largest page size (16 KiB), small and beyond 4 GiB.
-        vec![0x4000, 0x1_0000_0000, 0x2_3456_8000]
-    }
-
-    fn loader_problems(&self, live_slots: &[u64]) -> Result<Vec<String>> {
-        let mut problems = Vec::new();
-        let fixups = match self.chained() {
-            Ok(f) => f,
-            Err(e) => return Ok(vec![e.to_string()]),
-        };
-        let s = self.llgo;
-        for range in self.section_ranges() {
-            for (&off, node) in fixups.nodes.range(range) {
-                if !live_slots.contains(&off) {
-                    problems.push(format!(
-                        "fixup at file offset {off:#x} inside an LLGo section is not a live slot: \
-                         the loader would overwrite the table ({:?})",
-                        node.kind
-                    ));
-                }
-            }
-        }
-        for &slot in live_slots {
-            match fixups.nodes.get(&slot).map(|n| n.kind) {
-                None => problems.push(format!(
-                    "live slot at file offset {slot:#x} is not a chained fixup: the runtime would \
-                     read a link-time address (or a raw word) at every slide"
-                )),
-                Some(FixupKind::Bind { .. }) => problems
-                    .push(format!("live slot at file offset {slot:#x} is a bind, not a rebase")),
-                Some(FixupKind::Rebase { target }) => {
-                    let redirect =
-                        slot == s.entry.offset + 16 && live_slots.contains(&(s.stub.offset + 16));
-                    let ok =
-                        if redirect { target == s.stub.addr } else { self.text.contains(&target) };
-                    if !ok {
-                        problems.push(format!(
-                            "live slot at file offset {slot:#x} rebases to {target:#x}, which is \
-                             not {}",
-                            if redirect { "the stub section" } else { "inside __text" }
-                        ));
-                    }
-                }
-            }
-        }
-        if let Some(sig) = self.parsed_signature(self.data)? {
-            let stale = codesign::stale_pages(&sig, self.data)?;
-            if !stale.is_empty() {
-                let shown: Vec<String> =
-                    stale.iter().take(8).map(|(cd, p)| format!("{p} (CD at {cd:#x})")).collect();
-                problems.push(format!(
-                    "code signature: {} page hashes do not match the file: pages {}{}",
-                    stale.len(),
-                    shown.join(", "),
-                    if stale.len() > 8 { ", ..." } else { "" }
-                ));
-            }
-        }
-        Ok(problems)
     }
 }

@@ -9,7 +9,6 @@ pub mod probe;
 
 use crate::bytes;
 use crate::error::Result;
-use crate::image::Image;
 
 pub const OTHER_ELF: &str = "32-bit or big-endian ELF carries no LLGo tables";
 pub const OTHER_MACHO: &str = "32-bit or big-endian Mach-O carries no LLGo tables";
@@ -27,26 +26,32 @@ impl From<crate::error::Error> for NotOurs {
     }
 }
 
+/// One image, by format.
+pub enum Format<'data> {
+    Elf(elf::ElfImage<'data>),
+    MachO(macho::MachOImage<'data>),
+}
+
 /// The images of one file that may carry LLGo tables.
 pub enum Images<'data> {
     /// Nothing to do with this file, and why.
     Skip(String),
     /// `(offset of the image in the file, image)`: one for a thin file, one per slice of a
     /// universal binary.
-    List(Vec<(u64, Box<dyn Image<'data> + 'data>)>),
+    List(Vec<(u64, Format<'data>)>),
 }
 
 /// Opens every image of `data`. Files without LLGo sections are a skip, decided from headers.
 pub fn images<'data>(data: &'data [u8]) -> Result<Images<'data>> {
     Ok(match sniff(data) {
         Kind::Elf64Le => match elf::ElfImage::parse(data) {
-            Ok(image) => Images::List(vec![(0, Box::new(image))]),
+            Ok(image) => Images::List(vec![(0, Format::Elf(image))]),
             Err(NotOurs::Skip(why)) => Images::Skip(why),
             Err(NotOurs::Malformed(e)) => return Err(e),
         },
         Kind::OtherElf => Images::Skip(OTHER_ELF.into()),
         Kind::MachO64 => match macho::MachOImage::parse(data) {
-            Ok(image) => Images::List(vec![(0, Box::new(image))]),
+            Ok(image) => Images::List(vec![(0, Format::MachO(image))]),
             Err(NotOurs::Skip(why)) => Images::Skip(why),
             Err(NotOurs::Malformed(e)) => return Err(e),
         },
@@ -66,7 +71,7 @@ fn universal<'data>(data: &'data [u8]) -> Result<Images<'data>> {
             "0xCAFEBABE but not a universal binary (a Java class file?)".into(),
         ));
     };
-    let mut list: Vec<(u64, Box<dyn Image<'data> + 'data>)> = Vec::new();
+    let mut list: Vec<(u64, Format<'data>)> = Vec::new();
     let mut skips = Vec::new();
     for (i, s) in slices.iter().enumerate() {
         let bytes = bytes::slice(data, s.offset, s.size, "fat slice")?;
@@ -75,7 +80,7 @@ fn universal<'data>(data: &'data [u8]) -> Result<Images<'data>> {
             continue;
         }
         match macho::MachOImage::parse(bytes) {
-            Ok(image) => list.push((s.offset, Box::new(image))),
+            Ok(image) => list.push((s.offset, Format::MachO(image))),
             Err(NotOurs::Skip(why)) => skips.push(format!("slice {i}: {why}")),
             Err(NotOurs::Malformed(e)) => {
                 return Err(e.context(format!("slice {i} at file offset {:#x}", s.offset)))
