@@ -1,6 +1,8 @@
 //! Checked reads from file bytes. Every offset and length that comes from a file goes through
 //! here, so a damaged file yields an error naming the structure instead of a panic.
 
+#![deny(clippy::indexing_slicing)]
+
 use crate::error::Result;
 use crate::malformed;
 
@@ -8,47 +10,49 @@ use crate::malformed;
 pub fn slice<'a>(data: &'a [u8], offset: u64, len: u64, what: &str) -> Result<&'a [u8]> {
     let start = usize::try_from(offset).ok();
     let end = offset.checked_add(len).and_then(|e| usize::try_from(e).ok());
-    match (start, end) {
-        (Some(s), Some(e)) if e <= data.len() => Ok(&data[s..e]),
-        _ => Err(malformed!(
-            "{what} at file offset {offset:#x} (+{len:#x}) lies past the end of the file ({:#x} bytes)",
+    start.zip(end).and_then(|(s, e)| data.get(s..e)).ok_or_else(|| {
+        malformed!(
+            "{what} at file offset {offset:#x} (+{len:#x}) lies past the end of the file \
+                 ({:#x} bytes)",
             data.len()
-        )),
-    }
+        )
+    })
+}
+
+/// `N` bytes at `offset` as an array.
+pub fn array<const N: usize>(data: &[u8], offset: u64, what: &str) -> Result<[u8; N]> {
+    let b = slice(data, offset, N as u64, what)?;
+    // `slice` returned exactly N bytes.
+    Ok(b.try_into().unwrap_or([0; N]))
 }
 
 pub fn u16_le(data: &[u8], offset: u64, what: &str) -> Result<u16> {
-    let b = slice(data, offset, 2, what)?;
-    Ok(u16::from_le_bytes([b[0], b[1]]))
+    Ok(u16::from_le_bytes(array(data, offset, what)?))
 }
 
 pub fn u32_le(data: &[u8], offset: u64, what: &str) -> Result<u32> {
-    let b = slice(data, offset, 4, what)?;
-    Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    Ok(u32::from_le_bytes(array(data, offset, what)?))
 }
 
 pub fn u64_le(data: &[u8], offset: u64, what: &str) -> Result<u64> {
-    let b = slice(data, offset, 8, what)?;
-    let mut w = [0u8; 8];
-    w.copy_from_slice(b);
-    Ok(u64::from_le_bytes(w))
+    Ok(u64::from_le_bytes(array(data, offset, what)?))
 }
 
 pub fn u32_be(data: &[u8], offset: u64, what: &str) -> Result<u32> {
-    let b = slice(data, offset, 4, what)?;
-    Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    Ok(u32::from_be_bytes(array(data, offset, what)?))
 }
 
 /// A NUL-terminated string starting at `offset` (without the NUL).
 pub fn c_str<'a>(data: &'a [u8], offset: u64, what: &str) -> Result<&'a [u8]> {
     let rest = slice(data, offset, (data.len() as u64).saturating_sub(offset), what)?;
     match rest.iter().position(|&b| b == 0) {
-        Some(n) => Ok(&rest[..n]),
+        Some(n) => Ok(rest.get(..n).unwrap_or_default()),
         None => Err(malformed!("{what} at file offset {offset:#x}: string is not terminated")),
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)] // tests index data they built themselves
 mod tests {
     use super::*;
 

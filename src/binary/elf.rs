@@ -300,6 +300,7 @@ impl<'data> Image<'data> for ElfImage<'data> {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)] // tests index data they built themselves
 mod tests {
     use super::*;
 

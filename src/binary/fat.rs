@@ -71,6 +71,7 @@ pub fn slices(data: &[u8]) -> Result<Option<Vec<Slice>>> {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)] // tests index data they built themselves
 mod tests {
     use super::*;
 

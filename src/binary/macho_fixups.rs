@@ -159,12 +159,12 @@ impl<'data> Blob<'data> {
 
     fn u16(&self, off: u64, what: &str) -> Result<u16> {
         let b = self.slice(off, 2, what)?;
-        Ok(u16::from_le_bytes([b[0], b[1]]))
+        Ok(u16::from_le_bytes(b.try_into().unwrap_or_default()))
     }
 
     fn u32(&self, off: u64, what: &str) -> Result<u32> {
         let b = self.slice(off, 4, what)?;
-        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        Ok(u32::from_le_bytes(b.try_into().unwrap_or_default()))
     }
 
     fn u64(&self, off: u64, what: &str) -> Result<u64> {
@@ -280,8 +280,10 @@ impl<'data> ChainedFixups<'data> {
                      fixups data"
                 )
             })?;
-        let page_starts: Vec<u16> =
-            raw.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+        let page_starts: Vec<u16> = raw
+            .chunks_exact(2)
+            .map(|c| u16::from_le_bytes(c.try_into().unwrap_or_default()))
+            .collect();
         if page_size == 0 || page_size % STRIDE != 0 {
             return Err(malformed!(
                 "{what} at file offset {file_at:#x}: page size {page_size:#x} is not a multiple of 4"
@@ -303,6 +305,8 @@ impl<'data> ChainedFixups<'data> {
     }
 
     /// Walks every page chain of `self.segments[k]`.
+    // `k` is an index into `self.segments`, given by the loop over them in `parse`
+    #[allow(clippy::indexing_slicing)]
     fn walk_segment(&mut self, data: &[u8], k: usize) -> Result<()> {
         let seg = &self.segments[k];
         if seg.pointer_format != PTR_64 && seg.pointer_format != PTR_64_OFFSET {
@@ -513,6 +517,7 @@ fn parse_imports<'data>(blob: Blob<'data>, h: &Header) -> Result<Vec<Import<'dat
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)] // tests index data they built themselves
 mod tests {
     use super::*;
 

@@ -1,6 +1,8 @@
 //! Read-only views of linked executables. No I/O and no panics: `&[u8]` in, typed views or
 //! errors that name the structure and its file offset out.
 
+#![deny(clippy::indexing_slicing)]
+
 pub mod elf;
 pub mod fat;
 pub mod macho;

@@ -66,11 +66,12 @@ fn macho(head: &[u8], read_at: &mut ReadAt<'_>) -> Option<bool> {
     // commands is enough to decide "maybe" (the full reader decides for real).
     Some(
         cmds.windows(16)
-            .any(|w| w.starts_with(MACHO_ENTRY) && w[MACHO_ENTRY.len()..].iter().all(|&b| b == 0)),
+            .any(|w| w.strip_prefix(MACHO_ENTRY).is_some_and(|rest| rest.iter().all(|&b| b == 0))),
     )
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)] // tests index data they built themselves
 mod tests {
     use super::*;
 

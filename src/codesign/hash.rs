@@ -35,7 +35,9 @@ impl HashType {
     pub fn digest(self, data: &[u8]) -> Vec<u8> {
         match self {
             HashType::Sha256 => sha2::Sha256::digest(data).to_vec(),
-            HashType::Sha256Truncated => sha2::Sha256::digest(data)[..20].to_vec(),
+            HashType::Sha256Truncated => {
+                sha2::Sha256::digest(data).get(..20).unwrap_or_default().to_vec()
+            }
             HashType::Sha384 => sha2::Sha384::digest(data).to_vec(),
         }
     }

@@ -7,6 +7,8 @@
 //! rewritten. The identifier, the special slots, the flags and every other byte stay as they
 //! are. Pure: bytes in, [`Edit`]s out; deterministic.
 
+#![deny(clippy::indexing_slicing)]
+
 mod hash;
 
 use object::macho;
@@ -202,6 +204,9 @@ pub fn rehash(sig: &Signature, original: &[u8], changed: &[Edit]) -> Result<Vec<
 
 /// Lays the parts of `edits` (sorted by offset) that fall into `buf`, which holds the image
 /// bytes from `start`, over it.
+// `first` comes from a binary search of `edits`; each copied range is clamped to `buf` and to the
+// edit, whose bytes span `offset..end()` (`rehash` refuses edits that change the size)
+#[allow(clippy::indexing_slicing)]
 fn overlay(buf: &mut [u8], start: u64, edits: &[Edit]) {
     let end = start + buf.len() as u64;
     let first = edits.partition_point(|e| e.end() <= start);
@@ -234,4 +239,5 @@ pub fn stale_pages(sig: &Signature, data: &[u8]) -> Result<Vec<(u64, u64)>> {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)] // tests index data they built themselves
 mod tests;

@@ -8,8 +8,8 @@
 //! 3. [`resolve`]: the real tool (overrides, PATH walk skipping llgo-ld, lld lookup).
 //! 4. [`spawn::Runner::run`]: the link, with signals forwarded; a failed link ends here.
 //! 5. [`post_link`]: identity check, [`crate::postlink::rewrite_path`] (which decides a file
-//!    without LLGo sections from its headers alone), the relink for room ([`crate::room::relink`]) when
-//!    the table does not fit, STRICT handling.
+//!    without LLGo sections from its headers alone), the relink for room
+//!    ([`crate::room::relink`]) when the table does not fit, STRICT handling.
 //! 6. [`crate::log::link_line`]: one info line.
 
 pub mod args;

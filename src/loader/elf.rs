@@ -3,8 +3,6 @@
 //! whose dynamic relocations write into the sections is refused: the loader would overwrite
 //! the table. ELF executables carry no signature.
 
-#![deny(clippy::indexing_slicing)]
-
 use std::borrow::Cow;
 
 use crate::binary::elf::ElfImage;

@@ -3,8 +3,6 @@
 //! sections are simulated at several slides, and an ad-hoc signature is re-hashed for the
 //! changed pages ([`crate::codesign`]).
 
-#![deny(clippy::indexing_slicing)]
-
 use std::borrow::Cow;
 
 use crate::binary::macho::{MachOImage, OUTSIDE_SENTINEL};

@@ -38,6 +38,7 @@ pub struct Spliced {
 }
 
 /// `(index into fixups.segments, page)` of a live slot, or why it cannot be a fixup there.
+#[allow(clippy::indexing_slicing)] // `k` comes from `starts_for`, an index into `fixups.segments`
 pub fn slot_page(
     fixups: &ChainedFixups<'_>,
     segment: &Segment,
@@ -82,6 +83,9 @@ pub fn slot_page(
 
 /// Plans the surgery: every node inside `remove` (image offset ranges) leaves its chain, every
 /// live slot joins its page's chain as a rebase.
+// `k` comes from `starts_for`, an index into `fixups.segments`; `i` from `position` in `live`,
+// which `live_words` has the length of
+#[allow(clippy::indexing_slicing)]
 pub fn splice(
     fixups: &ChainedFixups<'_>,
     remove: &[Range<u64>],
@@ -134,7 +138,7 @@ pub fn splice(
             .unwrap_or_default();
         chain.extend(gained.iter().map(|&(o, i)| (o, Some(i))));
         chain.sort_by_key(|c| c.0);
-        if chain.windows(2).any(|w| w[0].0 == w[1].0) {
+        if chain.windows(2).any(|w| matches!(w, [a, b] if a.0 == b.0)) {
             return Err(unsupported!(
                 "{} page {page}: a live slot coincides with a surviving fixup",
                 starts.name
@@ -190,6 +194,8 @@ pub fn splice(
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)]
+// tests index data they built themselves
 // `splice` takes a list of ranges: a list of one is what these tests mean.
 #[allow(clippy::single_range_in_vec_init)]
 mod tests {

@@ -6,6 +6,8 @@
 //!
 //! Pure planning over the readers of `binary/`: no file is read or written here.
 
+#![deny(clippy::indexing_slicing)]
+
 pub mod elf;
 pub mod macho;
 pub mod macho_chains;

@@ -34,7 +34,7 @@ pub fn buckets(addrs: &[u64]) -> Result<Vec<Bucket>, String> {
     let (Some(&base), Some(&last)) = (addrs.first(), addrs.last()) else {
         return Ok(Vec::new());
     };
-    if addrs.windows(2).any(|w| w[0] > w[1]) {
+    if addrs.windows(2).any(|w| matches!(w, [a, b] if a > b)) {
         return Err("row addresses are not sorted".into());
     }
     let aligned = base & !(BUCKET_SIZE - 1);
@@ -66,6 +66,9 @@ pub struct Lookup<'t> {
 
 impl Lookup<'_> {
     /// The runtime's lookup, step for step: returns the row index for `pc`, if any.
+    // `b` and `sub` are bounded against `buckets` and the 16 deltas, `lo..hi` against `entry_offs`,
+    // before indexing (checks just above each use)
+    #[allow(clippy::indexing_slicing)]
     pub fn find(&self, pc: u64) -> Option<usize> {
         let n = self.entry_offs.len();
         if pc < self.base {
@@ -101,6 +104,7 @@ impl Lookup<'_> {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)] // tests index data they built themselves
 mod tests {
     use super::*;
 

@@ -3,6 +3,8 @@
 //! Pure: knows nothing about ELF or Mach-O. The readers in `binary/` turn a file into an
 //! [`Input`]; [`build`] applies the owner test, drops LTO inline copies and returns the rows.
 
+#![deny(clippy::indexing_slicing)]
+
 pub mod encode;
 pub mod findfunc;
 
@@ -71,8 +73,9 @@ pub struct SymbolIndex {
 
 impl SymbolIndex {
     /// Fails (returning the position of the first offender) unless ids ascend strictly.
+    #[allow(clippy::indexing_slicing)] // `i` is reduced modulo `slots.len()`
     pub fn new(entries: Vec<(u64, u32)>) -> Result<Self, usize> {
-        if let Some(i) = entries.windows(2).position(|w| w[0].0 >= w[1].0) {
+        if let Some(i) = entries.windows(2).position(|w| matches!(w, [a, b] if a.0 >= b.0)) {
             return Err(i + 1);
         }
         let size = (entries.len() * 2).next_power_of_two().max(2);
@@ -92,6 +95,8 @@ impl SymbolIndex {
         (id.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as usize & (size - 1)
     }
 
+    // `i` is reduced modulo `slots.len()`, and a slot holds a position in `entries` plus one
+    #[allow(clippy::indexing_slicing)]
     pub fn func_index(&self, id: u64) -> Option<u32> {
         let size = self.slots.len();
         if size == 0 {
@@ -192,6 +197,7 @@ pub struct Owners<'a> {
 }
 
 impl<'a> Owners<'a> {
+    #[allow(clippy::indexing_slicing)] // `i` runs over `0..sets.len()` of the vector built here
     pub fn new(mut sorted: Vec<TextSymbol<'a>>, text_end: u64, style: NameStyle) -> Self {
         // Stable merge sort: symbol tables come nearly in address order, which it exploits.
         sorted.sort_by(|a, b| a.addr.cmp(&b.addr).then_with(|| a.name.cmp(b.name)));
@@ -244,6 +250,8 @@ impl<'a> Owners<'a> {
     }
 
     /// Searches backwards from the sets starting before `upper`.
+    // `i` runs below `upper`, which callers take from a search of `sets` (`max_end` has its length)
+    #[allow(clippy::indexing_slicing)]
     fn owner_from(&self, upper: usize, pc: u64) -> Option<usize> {
         let mut i = upper;
         while i > 0 {
@@ -258,16 +266,22 @@ impl<'a> Owners<'a> {
         None
     }
 
+    // `set` is an id this index handed out (`owner`, `at`), an index into `sets`
+    #[allow(clippy::indexing_slicing)]
     pub fn start(&self, set: usize) -> u64 {
         self.sets[set].start
     }
 
+    // `set` is an id this index handed out; `names_end` values are ascending positions in `names`
+    #[allow(clippy::indexing_slicing)]
     pub fn names(&self, set: usize) -> &[&'a [u8]] {
         let from = set.checked_sub(1).map_or(0, |p| self.sets[p].names_end as usize);
         &self.names[from..self.sets[set].names_end as usize]
     }
 
     /// The ids under which records are canonical in this set.
+    // `set` is an id this index handed out; `ids_end` values are ascending positions in `ids`
+    #[allow(clippy::indexing_slicing)]
     pub fn ids(&self, set: usize) -> &[u64] {
         let from = set.checked_sub(1).map_or(0, |p| self.sets[p].ids_end as usize);
         &self.ids[from..self.sets[set].ids_end as usize]
@@ -303,6 +317,7 @@ fn push_ids(name: &[u8], style: NameStyle, out: &mut Vec<u64>) {
 }
 
 /// The names under which a symbol may carry `id` (FORMAT.md 2.3).
+#[allow(clippy::indexing_slicing)] // `strip` is at most `name.len()`
 fn candidates(name: &[u8], style: NameStyle) -> impl Iterator<Item = &[u8]> {
     let strip = match style {
         NameStyle::Elf => 0,
@@ -322,6 +337,8 @@ fn has_clone_suffix(name: &[u8]) -> bool {
 }
 
 /// Applies the owner test and returns the sorted, deduplicated rows (FORMAT.md 2.1–2.6).
+// `taken` has one flag per owner set, indexed by ids from `Owners`
+#[allow(clippy::indexing_slicing)]
 pub fn build(input: Input<'_>) -> Rows {
     let owners = Owners::new(input.symbols, input.text_end, input.style);
     let mut stats = Stats::default();
@@ -377,4 +394,5 @@ pub fn build(input: Input<'_>) -> Rows {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)] // tests index data they built themselves
 mod tests;
