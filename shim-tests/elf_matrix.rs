@@ -211,7 +211,7 @@ fn fits_neither_is_left_untouched() {
     let original = std::fs::read(exe).expect("reading the link output");
 
     // The shortfall, independently: rows from the generator's manifest at goblin's symbol
-    // addresses, buckets by FORMAT.md's formula, against goblin's entry section size.
+    // addresses, buckets by docs/format.md's formula, against goblin's entry section size.
     let facts = read_elf(exe);
     let rows: Vec<u64> = expected_rows(&built.manifest, &facts.symbols).into_keys().collect();
     let (first, last) = (rows[0], rows[rows.len() - 1]);

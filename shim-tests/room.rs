@@ -184,7 +184,7 @@ fn family(dir: &Path, packages: u32, funcs: u32, stubs: u32, clib_funcs: u32) ->
     Objects { objs, manifest }
 }
 
-/// FNV-1a-64 (FORMAT.md 1.4), computed by the test's generator, never by llgo-ld.
+/// FNV-1a-64 (docs/format.md, "Input"), computed by the test's generator, never by llgo-ld.
 fn fnv(name: &str) -> u64 {
     let mut h: u64 = 14_695_981_039_346_656_037;
     for b in name.bytes() {
@@ -371,15 +371,16 @@ fn inspect(exe: &Path) -> (String, Option<u64>) {
     (outcome, json_u64(&json, &["shortfall"]))
 }
 
-/// The bucket count of a table for the rows the symbol table predicts (FORMAT.md 3.1).
+/// The bucket count of a table for the rows the symbol table predicts (docs/format.md, "The
+/// table").
 fn predicted_buckets(exe: &Path, manifest: &[ManifestEntry]) -> u64 {
     let rows = expected_rows(manifest, &read_elf(exe).symbols);
     let (first, last) = (rows.keys().next().unwrap(), rows.keys().last().unwrap());
     (last - (first & !4095)) / 4096 + 1
 }
 
-/// Blob bytes for those rows (FORMAT.md 3.2) minus the entry section: the shortfall, computed
-/// without llgo-ld.
+/// Blob bytes for those rows (docs/format.md, "The table") minus the entry section: the shortfall,
+/// computed without llgo-ld.
 fn predicted_shortfall(exe: &Path, manifest: &[ManifestEntry]) -> i64 {
     let rows = expected_rows(manifest, &read_elf(exe).symbols).len() as i64;
     let need = 32 + 8 * (rows + 1) + 36 * predicted_buckets(exe, manifest) as i64;
@@ -929,7 +930,7 @@ fn last_output_option_wins_for_every_tool() {
 
 /// A minimal Mach-O program in assembly (a used and an unused function, each with an entry
 /// record in `__DATA,__llgo_fie` as LLGo emits them, plus a pinned zero record) and an SDK
-/// holding only a hand-written `libSystem.tbd` (TOOLCHAINS.md, "Mach-O without an SDK").
+/// holding only a hand-written `libSystem.tbd` (docs/design.md, "Dependencies": no SDK is needed).
 fn macho_inputs(dir: &Path, arch: &str) -> (PathBuf, PathBuf) {
     let sdk = dir.join("SDK");
     std::fs::create_dir_all(sdk.join("usr/lib")).unwrap();

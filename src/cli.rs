@@ -1,4 +1,4 @@
-//! The tool subcommands: `rewrite`, `verify`, `inspect` (SHIM.md section 7).
+//! The tool subcommands: `rewrite`, `verify`, `inspect` (docs/design.md, "Outcomes").
 //! Exit status: 0 success or skip, 1 failure or defect, 2 usage.
 
 use std::io::Write;

@@ -1,5 +1,5 @@
 //! From an [`Image`] to the table builder's [`Input`]: site records, the meta record and the
-//! symbol index (FORMAT.md 1.2, 1.3).
+//! symbol index (docs/format.md, "Input", 1.3).
 
 use crate::bytes;
 use crate::error::Result;

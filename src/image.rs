@@ -78,7 +78,8 @@ pub trait Image<'data> {
     /// The text section's address range.
     fn text(&self) -> Range<u64>;
 
-    /// Function symbols inside text (FORMAT.md 2.1). Fails when there is no symbol table.
+    /// Function symbols inside text (docs/format.md, "Which records survive"). Fails when there is
+    /// no symbol table.
     fn text_symbols(&self) -> Result<Vec<TextSymbol<'data>>>;
 
     /// Decodes the pointer stored in the 8 bytes at `offset` (plain word, relocation or

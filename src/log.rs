@@ -1,4 +1,4 @@
-//! Quiet-by-default logging (SHIM.md section 5).
+//! Quiet-by-default logging (docs/usage.md, "Environment").
 //!
 //! Nothing is installed unless `LLGO_LD_LOG` (a `tracing` EnvFilter: `info`, `debug`,
 //! `llgo_ld=trace`) or `LLGO_LD_LOG_FILE` (append to that file; implies `info`) is set, so a

@@ -1,5 +1,5 @@
-//! The one module that writes files: atomic replacement of the output (SHIM.md section 3), and
-//! the scratch files of a relink for room (section 6).
+//! The one module that writes files: atomic replacement of the output (docs/design.md,
+//! "Invariants"), and the scratch files of a relink for room (section 6).
 //!
 //! The rewritten image goes to an exclusive temporary file in the output's own directory, named
 //! `.<output>.llgo-ld.<pid>.<random>`, gets the output's permission bits, and is renamed over the
@@ -197,9 +197,9 @@ impl Staged {
     }
 }
 
-/// Replaces `path` by a copy of the finished file `source` (a relink's rewritten output, SHIM.md
-/// section 6) with the same procedure as [`commit`]: temporary file beside `path`, `path`'s
-/// permission bits, identity re-checked, rename. `source` itself is left alone.
+/// Replaces `path` by a copy of the finished file `source` (a relink's rewritten output,
+/// docs/design.md section 6) with the same procedure as [`commit`]: temporary file beside `path`,
+/// `path`'s permission bits, identity re-checked, rename. `source` itself is left alone.
 pub fn install(path: &Path, expected: &Identity, source: &Path) -> Result<()> {
     let from = File::open(source).map_err(|e| Error::io(source.display(), e))?;
     let len = from.metadata().map_err(|e| Error::io(source.display(), e))?.len();
@@ -240,9 +240,9 @@ fn finish(tmp: tempfile::NamedTempFile, path: &Path, expected: &Identity) -> Res
     Ok(())
 }
 
-/// A private directory under the system temporary directory for the files of a relink (SHIM.md
-/// section 6): the padding object and the second link's output. Removed with everything in it
-/// when dropped.
+/// A private directory under the system temporary directory for the files of a relink
+/// (docs/design.md section 6): the padding object and the second link's output. Removed with
+/// everything in it when dropped.
 pub struct Scratch {
     dir: tempfile::TempDir,
     path: PathBuf,

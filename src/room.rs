@@ -1,6 +1,6 @@
 //! Room for the table: when the rewrite of a fresh link fails only because the blob does not fit
 //! the entry section, link again with a padding object that adds zero bytes to that section,
-//! rewrite the second result, and only then replace the output (SHIM.md section 6;
+//! rewrite the second result, and only then replace the output (docs/room.md;
 //! docs/room.md has the reasoning).
 //!
 //! The pure parts are [`pad`] (the object and its size) and [`args`] (the second command line);
@@ -130,7 +130,7 @@ pub struct LinkRun {
 /// this process rewrites the result.
 pub type Link<'l> = dyn FnMut(&[OsString]) -> io::Result<LinkRun> + 'l;
 
-/// Links again with room for the table (SHIM.md section 6). Whatever happens, the output is
+/// Links again with room for the table (docs/room.md). Whatever happens, the output is
 /// either the first link's, untouched, or the rewritten second link's.
 pub fn relink(req: &RelinkRequest<'_>, link: &mut Link<'_>) -> RelinkOutcome {
     let start = Instant::now();

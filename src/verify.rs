@@ -1,5 +1,5 @@
-//! Checks a rewritten file the way the runtime will use it (SHIM.md section 7). Used by the
-//! `verify` subcommand and as the rewrite's self-check before anything is committed, so the two
+//! Checks a rewritten file the way the runtime will use it (docs/design.md, "Outcomes"). Used by
+//! the `verify` subcommand and as the rewrite's self-check before anything is committed, so the two
 //! cannot drift apart. Collects every problem instead of stopping at the first.
 
 use crate::error::Result;

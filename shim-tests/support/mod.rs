@@ -376,7 +376,8 @@ pub struct Section {
     pub bytes: Vec<u8>,
 }
 
-/// Text symbols that share one address, with their extent (FORMAT.md 2, step 1).
+/// Text symbols that share one address, with their extent (docs/format.md, "Which records survive",
+/// step 1).
 #[derive(Clone, Debug)]
 pub struct AliasSet {
     pub start: u64,

@@ -1,5 +1,5 @@
-//! Universal (fat) Mach-O files (FORMAT.md 3.6): the slice table, big-endian. Each slice is a
-//! complete image; the rewrite takes all of them or none.
+//! Universal (fat) Mach-O files (docs/design.md, "Decisions"): the slice table, big-endian. Each
+//! slice is a complete image; the rewrite takes all of them or none.
 //!
 //! `0xCAFEBABE` is also the magic of Java class files, whose next word (minor and major version)
 //! reads as an implausibly large slice count: such a file is not ours, a skip rather than an

@@ -1,5 +1,5 @@
-//! `LC_DYLD_CHAINED_FIXUPS` (FORMAT.md 3.4): the imports table, the per-segment chain starts and
-//! every chain, walked once into a map from file offset to decoded node.
+//! `LC_DYLD_CHAINED_FIXUPS` (docs/format.md, "Loader data"): the imports table, the per-segment
+//! chain starts and every chain, walked once into a map from file offset to decoded node.
 //!
 //! The walk is a fused, bounded state machine per page: each step moves strictly forward inside
 //! its page, and a page holds at most `page_size / 4` nodes, so a damaged chain ends in an error

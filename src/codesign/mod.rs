@@ -1,5 +1,5 @@
-//! Ad-hoc code signatures of Mach-O images (FORMAT.md 3.5): read the embedded SuperBlob, refuse
-//! what we cannot re-sign, and re-hash the code slots of changed pages in place.
+//! Ad-hoc code signatures of Mach-O images (docs/format.md, "Code signature"): read the embedded
+//! SuperBlob, refuse what we cannot re-sign, and re-hash the code slots of changed pages in place.
 //!
 //! The circular dependency of signing (the hashes cover the load commands, which locate the
 //! signature) does not arise here: the rewrite never moves or resizes anything, so the

@@ -1,7 +1,7 @@
 //! Reading a compiler-driver or linker command line: where the executable goes, and whether
-//! there is one at all (SHIM.md section 2). Pure functions over already expanded arguments
-//! ([`super::response_file`]); unknown arguments are simply not ours and are ignored, since
-//! the real tool receives the original command line anyway.
+//! there is one at all (docs/usage.md, "What llgo-ld reads from a command line"). Pure functions
+//! over already expanded arguments ([`super::response_file`]); unknown arguments are simply not
+//! ours and are ignored, since the real tool receives the original command line anyway.
 //!
 //! The tables list only the options that decide the answer: the output options, the "no
 //! executable" options, and options that take a *separate* value (so that a value such as

@@ -1,4 +1,4 @@
-//! The driver shim (SHIM.md sections 1-5): find the real tool, run it with the original
+//! The driver shim (docs/usage.md and docs/design.md): find the real tool, run it with the original
 //! arguments, and when it linked an executable, rewrite that file's function table.
 //!
 //! Phases of one invocation, each a plain function:
@@ -115,7 +115,7 @@ fn basename(p: &OsStr) -> &OsStr {
     Path::new(p).file_name().unwrap_or(p)
 }
 
-/// Finds the real tool for `mode` (SHIM.md section 1).
+/// Finds the real tool for `mode` (docs/usage.md, "Modes").
 fn resolve(
     mode: &Mode,
     argv0: &OsStr,

@@ -1,5 +1,5 @@
 //! Which role an invocation plays, from the basename of `argv[0]` and the first argument
-//! (SHIM.md section 1). Pure: the caller says whether a word names an executable.
+//! (docs/usage.md, "Modes"). Pure: the caller says whether a word names an executable.
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;

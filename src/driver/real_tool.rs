@@ -1,4 +1,4 @@
-//! Finding the real tool without finding llgo-ld again (SHIM.md section 1).
+//! Finding the real tool without finding llgo-ld again (docs/usage.md, "Modes").
 //!
 //! A candidate is skipped when its canonical path is llgo-ld's own, or its (device, inode) is
 //! llgo-ld's or that of any llgo-ld already in the chain of processes (the `LLGO_LD_CHAIN`

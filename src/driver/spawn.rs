@@ -1,4 +1,4 @@
-//! The one module that starts processes (SHIM.md section 4).
+//! The one module that starts processes (docs/design.md, "Outcomes").
 //!
 //! [`Runner`] is the seam: the driver's argument logic is tested with a mock runner, and the
 //! room-making relink (issue 5) runs its second link through the same trait. [`ProcessRunner`]

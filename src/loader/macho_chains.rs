@@ -1,6 +1,6 @@
-//! Chained-fixup surgery (FORMAT.md 3.3): unlink every node inside the two rewritten sections
-//! from its page chain and splice the live slots in as rebases, in address order, with `next`
-//! deltas and `page_start` values recomputed on the segment's own page size.
+//! Chained-fixup surgery (docs/format.md, "Loader data"): unlink every node inside the two
+//! rewritten sections from its page chain and splice the live slots in as rebases, in address
+//! order, with `next` deltas and `page_start` values recomputed on the segment's own page size.
 //!
 //! Pure: the decoded chains in, edits out. The edits touch only `next` fields of surviving nodes
 //! (which may lie outside the sections, in the same page) and `page_start` entries; the live

@@ -6,7 +6,7 @@
 //!
 //! ELF: a section `llgo_funcinfo_entry`, flags `"ao"` (`SHF_ALLOC | SHF_LINK_ORDER`) linked to
 //! a one-byte `.text.llgo_pad` with flags `"axR"` (`SHF_GNU_RETAIN`), plus an empty
-//! `.note.GNU-stack`. Why this form (TOOLCHAINS.md, last bullet; docs/room.md): lld, ld.bfd and
+//! `.note.GNU-stack`. Why this form (docs/room.md): lld, ld.bfd and
 //! gold merge any `llgo_funcinfo_entry` input into one output section, but mold keeps inputs
 //! whose flags differ in separate output sections of the same name, and LLGo's records are
 //! `"ao"`; an `"ao"` section is kept by `--gc-sections` exactly when the section it is linked to

@@ -1,4 +1,5 @@
-//! The LLGOFTB1 blob, the LLGOFTB2 redirect header, and where they go (FORMAT.md 3.1, 3.2).
+//! The LLGOFTB1 blob, the LLGOFTB2 redirect header, and where they go (docs/format.md, "The table",
+//! 3.2).
 //!
 //! [`layout`] plans the new contents of both sections and the live pointer slots; the format
 //! writers then make the loader fill those slots. [`Blob::parse`] reads a blob back for `verify`.
@@ -273,7 +274,7 @@ mod tests {
 
     #[test]
     fn one_row_needs_84_bytes() {
-        // FORMAT.md's example: one function never fits its own 80 bytes (zero + meta + entry).
+        // docs/format.md's example: one function never fits its own 80 bytes (zero + meta + entry).
         assert_eq!(blob_size(1, 1), 84);
         let r = rows(&[(0x401000, 1)], 0x401100);
         let e = layout(&r, Span { addr: 0x500000, size: 80 }, Span { addr: 0x500100, size: 16 })

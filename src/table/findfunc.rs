@@ -1,6 +1,6 @@
 //! Go's findfunctab geometry with 16-bit deltas, and the runtime's exact lookup over it
-//! (FORMAT.md 3.1). The builder and the lookup live together so that `verify` checks a table
-//! with the very algorithm the LLGo runtime runs.
+//! (docs/format.md, "The table"). The builder and the lookup live together so that `verify` checks
+//! a table with the very algorithm the LLGo runtime runs.
 
 pub const BUCKET_SIZE: u64 = 4096;
 pub const SUB_BUCKETS: u64 = 16;

@@ -1,4 +1,5 @@
-//! From decoded site records to the sorted rows of the prebuilt table (FORMAT.md section 2).
+//! From decoded site records to the sorted rows of the prebuilt table (docs/format.md, "Which
+//! records survive").
 //!
 //! Pure: knows nothing about ELF or Mach-O. The readers in `binary/` turn a file into an
 //! [`Input`]; [`build`] applies the owner test, drops LTO inline copies and returns the rows.
@@ -11,7 +12,7 @@ pub mod findfunc;
 /// Closure-stub wrappers are named `__llgo_stub.<target>` and carry the target's id.
 pub const STUB_PREFIX: &[u8] = b"__llgo_stub.";
 
-/// FNV-1a-64 of a symbol name; 0 becomes 1 (FORMAT.md 1.4).
+/// FNV-1a-64 of a symbol name; 0 becomes 1 (docs/format.md, "Input").
 pub fn fnv1a(name: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for &b in name {
@@ -182,7 +183,8 @@ struct AliasSet {
     /// End of this set's names in `Owners::names`.
     names_end: u32,
     /// End of this set's ids in `Owners::ids`: every id under which a record is canonical here
-    /// (FORMAT.md 2.3: `fnv(candidate)`, or `fnv(target)` of a `__llgo_stub.` candidate), computed once per set instead of once per record.
+    /// (docs/format.md, "Which records survive": `fnv(candidate)`, or `fnv(target)` of a
+    /// `__llgo_stub.` candidate), computed once per set instead of once per record.
     ids_end: u32,
 }
 
@@ -316,7 +318,7 @@ fn push_ids(name: &[u8], style: NameStyle, out: &mut Vec<u64>) {
     }
 }
 
-/// The names under which a symbol may carry `id` (FORMAT.md 2.3).
+/// The names under which a symbol may carry `id` (docs/format.md, "Which records survive").
 #[allow(clippy::indexing_slicing)] // `strip` is at most `name.len()`
 fn candidates(name: &[u8], style: NameStyle) -> impl Iterator<Item = &[u8]> {
     let strip = match style {
@@ -336,7 +338,8 @@ fn has_clone_suffix(name: &[u8]) -> bool {
     })
 }
 
-/// Applies the owner test and returns the sorted, deduplicated rows (FORMAT.md 2.1–2.6).
+/// Applies the owner test and returns the sorted, deduplicated rows (docs/format.md, "Which records
+/// survive").
 // `taken` has one flag per owner set, indexed by ids from `Owners`
 #[allow(clippy::indexing_slicing)]
 pub fn build(input: Input<'_>) -> Rows {

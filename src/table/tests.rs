@@ -1,5 +1,5 @@
-//! Hand-computed owner tests (FORMAT.md 2). Ids are FNV-1a values checked against the
-//! published test vectors below, never against output of the code under test.
+//! Hand-computed owner tests (docs/format.md, "Which records survive"). Ids are FNV-1a values
+//! checked against the published test vectors below, never against output of the code under test.
 
 use super::*;
 
