@@ -1,14 +1,17 @@
 //! From an [`Image`] to the table builder's [`Input`]: site records, the meta record and the
-//! symbol index (docs/format.md, "Input", 1.3).
+//! symbol index (docs/format.md, "Input").
 
 use crate::bytes;
 use crate::error::Result;
 use crate::image::{Image, Pointer, SectionInfo};
 use crate::malformed;
+use object::endian::LittleEndian as LE;
+
+use crate::table::disk::{self, IndexEntry, SiteRecord};
 use crate::table::encode::{MAGIC_META, MAGIC_REDIRECT, MAGIC_TABLE};
 use crate::table::{Input, Record, SymbolIndex};
 
-pub const RECORD_SIZE: u64 = 16;
+pub const RECORD_SIZE: u64 = std::mem::size_of::<SiteRecord>() as u64;
 pub const INDEX_SYMBOL: &[u8] = b"__llgo_funcinfo_symbol_index";
 pub const INDEX_COUNT_SYMBOL: &[u8] = b"__llgo_funcinfo_symbol_index_count";
 pub const FUNCINFO_COUNT_SYMBOL: &[u8] = b"__llgo_funcinfo_count";
@@ -71,7 +74,7 @@ pub fn records(image: &dyn Image<'_>, section: SectionInfo, what: &str) -> Resul
     for i in 0..n {
         let at = section.offset + i * RECORD_SIZE;
         let pc = image.pointer_at(at)?.addr();
-        let id = bytes::u64_le(data, at + 8, what)?;
+        let id = disk::read::<SiteRecord>(data, at, what)?.id.get(LE);
         out.push(Record { pc, id });
     }
     Ok(out)
@@ -93,7 +96,7 @@ fn meta_targets_in(image: &dyn Image<'_>, entry: SectionInfo) -> Result<Option<(
     let rows = entry.size / RECORD_SIZE;
     for i in 0..rows {
         let at = entry.offset + i * RECORD_SIZE;
-        if bytes::u64_le(data, at + 8, "entry section")? != MAGIC_META
+        if disk::read::<SiteRecord>(data, at, "entry section")?.id.get(LE) != MAGIC_META
             || image.pointer_at(at)? != Pointer::Addr(0)
         {
             continue;
@@ -145,17 +148,11 @@ pub fn symbol_index(image: &dyn Image<'_>) -> Result<Option<(SymbolIndex, IndexS
     let array_off = image.addr_to_offset(array, len).ok_or_else(|| {
         malformed!("symbol index array at {array:#x} ({count} entries) lies outside the file")
     })?;
-    let raw = bytes::slice(image.data(), array_off, len, "symbol index array")?;
-    let entries = raw
-        .chunks_exact(RECORD_SIZE as usize)
-        .map(|e| {
-            let mut id = [0u8; 8];
-            id.copy_from_slice(&e[..8]);
-            let mut fi = [0u8; 4];
-            fi.copy_from_slice(&e[8..12]);
-            (u64::from_le_bytes(id), u32::from_le_bytes(fi))
-        })
-        .collect();
+    let entries =
+        disk::read_slice::<IndexEntry>(image.data(), array_off, count, "symbol index array")?
+            .iter()
+            .map(|e| (e.id.get(LE), e.func_index.get(LE)))
+            .collect();
     let index = SymbolIndex::new(entries).map_err(|i| {
         malformed!(
             "symbol index array at file offset {array_off:#x}: entry {i} is not above its \

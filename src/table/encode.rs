@@ -4,6 +4,10 @@
 //! [`layout`] plans the new contents of both sections and the live pointer slots; the format
 //! writers then make the loader fill those slots. [`Blob::parse`] reads a blob back for `verify`.
 
+use object::endian::{LittleEndian as LE, U16, U32, U64};
+use object::pod::{bytes_of, bytes_of_slice};
+
+use super::disk::{self, BucketRecord, RedirectHeader, TableHeader};
 use super::findfunc::{self, Bucket, Lookup};
 use super::Rows;
 use crate::bytes;
@@ -17,10 +21,10 @@ pub const MAGIC_REDIRECT: u64 = 0x3242_5446_4F47_4C4C;
 /// "LLGOMET1": the meta record's id word.
 pub const MAGIC_META: u64 = 0x3154_454D_4F47_4C4C;
 
-pub const HEADER_SIZE: u64 = 32;
-pub const ROW_SIZE: u64 = 8;
-pub const BUCKET_SIZE_BYTES: u64 = 36;
-pub const REDIRECT_SIZE: u64 = 32;
+pub const HEADER_SIZE: u64 = std::mem::size_of::<TableHeader>() as u64;
+pub const ROW_SIZE: u64 = std::mem::size_of::<disk::Row>() as u64;
+pub const BUCKET_SIZE_BYTES: u64 = std::mem::size_of::<BucketRecord>() as u64;
+pub const REDIRECT_SIZE: u64 = std::mem::size_of::<RedirectHeader>() as u64;
 /// Offset of the live pointer slot in both the blob (`base`) and the redirect (target).
 pub const LIVE_SLOT_OFFSET: u64 = 16;
 
@@ -110,24 +114,30 @@ pub fn layout(rows: &Rows, entry: Span, stub: Span) -> Result<Layout> {
         Placement::Spilled => stub,
     };
 
+    let header = TableHeader {
+        magic: U64::new(LE, MAGIC_TABLE),
+        link_sect_addr: U64::new(LE, home.addr),
+        base: U64::new(LE, base),
+        count: U32::new(LE, count),
+        bucket_count: U32::new(LE, bucket_count),
+    };
+    let row = |entry_off: u32, func_index: u32| disk::Row {
+        entry_off: U32::new(LE, entry_off),
+        func_index: U32::new(LE, func_index),
+    };
+    let mut table_rows = Vec::with_capacity(addrs.len() + 1);
+    for r in &rows.rows {
+        table_rows.push(row(off(r.addr)?, r.func_index));
+    }
+    table_rows.push(row(off(rows.text_end)?, 0));
+    let bucket_records: Vec<BucketRecord> = buckets
+        .iter()
+        .map(|b| BucketRecord { idx: U32::new(LE, b.idx), delta: b.delta.map(|d| U16::new(LE, d)) })
+        .collect();
     let mut blob = Vec::with_capacity(need as usize);
-    blob.extend_from_slice(&MAGIC_TABLE.to_le_bytes());
-    blob.extend_from_slice(&home.addr.to_le_bytes());
-    blob.extend_from_slice(&base.to_le_bytes());
-    blob.extend_from_slice(&count.to_le_bytes());
-    blob.extend_from_slice(&bucket_count.to_le_bytes());
-    for row in &rows.rows {
-        blob.extend_from_slice(&off(row.addr)?.to_le_bytes());
-        blob.extend_from_slice(&row.func_index.to_le_bytes());
-    }
-    blob.extend_from_slice(&off(rows.text_end)?.to_le_bytes());
-    blob.extend_from_slice(&0u32.to_le_bytes());
-    for b in &buckets {
-        blob.extend_from_slice(&b.idx.to_le_bytes());
-        for d in b.delta {
-            blob.extend_from_slice(&d.to_le_bytes());
-        }
-    }
+    blob.extend_from_slice(bytes_of(&header));
+    blob.extend_from_slice(bytes_of_slice(&table_rows));
+    blob.extend_from_slice(bytes_of_slice(&bucket_records));
     debug_assert_eq!(blob.len() as u64, need, "blob size planned vs written");
 
     let sized = |mut v: Vec<u8>, span: Span| {
@@ -141,11 +151,13 @@ pub fn layout(rows: &Rows, entry: Span, stub: Span) -> Result<Layout> {
             vec![LiveSlot { section: Which::Entry, offset: LIVE_SLOT_OFFSET, value: base }],
         ),
         Placement::Spilled => {
-            let mut redirect = Vec::with_capacity(REDIRECT_SIZE as usize);
-            redirect.extend_from_slice(&MAGIC_REDIRECT.to_le_bytes());
-            redirect.extend_from_slice(&entry.addr.to_le_bytes());
-            redirect.extend_from_slice(&stub.addr.to_le_bytes());
-            redirect.extend_from_slice(&0u64.to_le_bytes());
+            let redirect = bytes_of(&RedirectHeader {
+                magic: U64::new(LE, MAGIC_REDIRECT),
+                entry_link: U64::new(LE, entry.addr),
+                target: U64::new(LE, stub.addr),
+                reserved: U64::new(LE, 0),
+            })
+            .to_vec();
             if REDIRECT_SIZE > entry.size {
                 return Err(does_not_fit(need, entry.size, stub.size));
             }
@@ -190,14 +202,15 @@ pub struct Blob {
 impl Blob {
     /// Parses a blob at the start of `section`, applying the runtime's size check.
     pub fn parse(section: &[u8]) -> Result<Blob> {
-        let magic = bytes::u64_le(section, 0, "table header")?;
+        let header: &TableHeader = disk::read(section, 0, "table header")?;
+        let magic = header.magic.get(LE);
         if magic != MAGIC_TABLE {
             return Err(malformed!("table header: magic {magic:#018x} is not LLGOFTB1"));
         }
-        let link_sect_addr = bytes::u64_le(section, 8, "table header")?;
-        let base = bytes::u64_le(section, 16, "table header")?;
-        let count = bytes::u32_le(section, 24, "table header")?;
-        let bucket_count = bytes::u32_le(section, 28, "table header")?;
+        let link_sect_addr = header.link_sect_addr.get(LE);
+        let base = header.base.get(LE);
+        let count = header.count.get(LE);
+        let bucket_count = header.bucket_count.get(LE);
         if count < 2 {
             return Err(malformed!("table header: count {count} < 2"));
         }
@@ -209,22 +222,16 @@ impl Blob {
                 section.len()
             ));
         }
-        let mut rows = Vec::with_capacity(count as usize);
-        for i in 0..u64::from(count) {
-            let at = HEADER_SIZE + ROW_SIZE * i;
-            rows.push((bytes::u32_le(section, at, "row")?, bytes::u32_le(section, at + 4, "row")?));
-        }
-        let mut buckets = Vec::with_capacity(bucket_count as usize);
+        let rows = disk::read_slice::<disk::Row>(section, HEADER_SIZE, u64::from(count), "row")?
+            .iter()
+            .map(|r| (r.entry_off.get(LE), r.func_index.get(LE)))
+            .collect();
         let first = HEADER_SIZE + ROW_SIZE * u64::from(count);
-        for i in 0..u64::from(bucket_count) {
-            let at = first + BUCKET_SIZE_BYTES * i;
-            let idx = bytes::u32_le(section, at, "bucket")?;
-            let mut delta = [0u16; 16];
-            for (s, d) in delta.iter_mut().enumerate() {
-                *d = bytes::u16_le(section, at + 4 + 2 * s as u64, "bucket")?;
-            }
-            buckets.push(Bucket { idx, delta });
-        }
+        let buckets =
+            disk::read_slice::<BucketRecord>(section, first, u64::from(bucket_count), "bucket")?
+                .iter()
+                .map(|b| Bucket { idx: b.idx.get(LE), delta: b.delta.map(|d| d.get(LE)) })
+                .collect();
         Ok(Blob { link_sect_addr, base, count, bucket_count, rows, buckets })
     }
 
@@ -251,10 +258,8 @@ pub fn parse_redirect(section: &[u8]) -> Result<Option<(u64, u64)>> {
     if bytes::u64_le(section, 0, "redirect header")? != MAGIC_REDIRECT {
         return Ok(None);
     }
-    Ok(Some((
-        bytes::u64_le(section, 8, "redirect header")?,
-        bytes::u64_le(section, 16, "redirect header")?,
-    )))
+    let header: &RedirectHeader = disk::read(section, 0, "redirect header")?;
+    Ok(Some((header.entry_link.get(LE), header.target.get(LE))))
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 
 #![deny(clippy::indexing_slicing)]
 
+pub mod disk;
 pub mod encode;
 pub mod findfunc;
 
