@@ -51,6 +51,32 @@ pub fn c_str<'a>(data: &'a [u8], offset: u64, what: &str) -> Result<&'a [u8]> {
     }
 }
 
+/// A plain-old-data view (`#[repr(C)]`, unaligned fields) of `T` at `offset`.
+pub fn pod<'a, T: object::pod::Pod>(data: &'a [u8], offset: u64, what: &str) -> Result<&'a T> {
+    let raw = slice(data, offset, std::mem::size_of::<T>() as u64, what)?;
+    object::pod::from_bytes::<T>(raw)
+        .map(|(t, _)| t)
+        .map_err(|()| crate::internal!("{what} at file offset {offset:#x}: unaligned view"))
+}
+
+/// `count` plain-old-data `T`s at `offset`.
+pub fn pod_slice<'a, T: object::pod::Pod>(
+    data: &'a [u8],
+    offset: u64,
+    count: u64,
+    what: &str,
+) -> Result<&'a [T]> {
+    let len = count
+        .checked_mul(std::mem::size_of::<T>() as u64)
+        .ok_or_else(|| malformed!("{what} at file offset {offset:#x}: {count} entries overflow"))?;
+    let raw = slice(data, offset, len, what)?;
+    let n = usize::try_from(count)
+        .map_err(|_| malformed!("{what} at file offset {offset:#x}: {count} entries"))?;
+    object::pod::slice_from_bytes::<T>(raw, n)
+        .map(|(t, _)| t)
+        .map_err(|()| crate::internal!("{what} at file offset {offset:#x}: unaligned view"))
+}
+
 #[cfg(test)]
 #[allow(clippy::indexing_slicing)] // tests index data they built themselves
 mod tests {

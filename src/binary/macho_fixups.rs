@@ -8,6 +8,13 @@
 
 use std::collections::BTreeMap;
 
+use object::endian::{LittleEndian as LE, I32, U16, U32, U64};
+use object::macho::{
+    DyldChainedFixupsHeader, DyldChainedImport32, DyldChainedImport64, DyldChainedStartsInImage,
+    DyldChainedStartsInSegment,
+};
+use object::pod::Pod;
+
 use crate::bytes;
 use crate::error::Result;
 use crate::{malformed, unsupported};
@@ -24,8 +31,8 @@ pub const PAGE_START_MULTI: u16 = 0x8000;
 pub const NEXT_SHIFT: u32 = 51;
 pub const NEXT_MASK: u64 = 0xFFF;
 pub const STRIDE: u64 = 4;
-/// Size of `dyld_chained_starts_in_segment` before `page_start[]`.
-const STARTS_IN_SEGMENT_HEADER: u64 = 22;
+/// Size of `dyld_chained_starts_in_segment` before `page_start[]` (22 bytes).
+const STARTS_IN_SEGMENT_HEADER: u64 = std::mem::size_of::<DyldChainedStartsInSegment<LE>>() as u64;
 
 /// A segment as `LC_SEGMENT_64` describes it; `index` is its position among the segment
 /// commands, which is what `seg_info_offset[]` is indexed by.
@@ -157,30 +164,21 @@ impl<'data> Blob<'data> {
         })
     }
 
-    fn u16(&self, off: u64, what: &str) -> Result<u16> {
-        let b = self.slice(off, 2, what)?;
-        Ok(u16::from_le_bytes(b.try_into().unwrap_or_default()))
+    /// A view of `T` (one of `object`'s Mach-O structs, or an endian integer) at `off`.
+    fn pod<T: Pod>(&self, off: u64, what: &str) -> Result<&'data T> {
+        let raw = self.slice(off, std::mem::size_of::<T>() as u64, what)?;
+        bytes::pod(raw, 0, what)
     }
 
-    fn u32(&self, off: u64, what: &str) -> Result<u32> {
-        let b = self.slice(off, 4, what)?;
-        Ok(u32::from_le_bytes(b.try_into().unwrap_or_default()))
-    }
-
-    fn u64(&self, off: u64, what: &str) -> Result<u64> {
-        Ok(u64::from(self.u32(off, what)?) | (u64::from(self.u32(off + 4, what)?) << 32))
+    /// `count` `T`s at `off`.
+    fn pod_slice<T: Pod>(&self, off: u64, count: u64, what: &str) -> Result<&'data [T]> {
+        let len = count.saturating_mul(std::mem::size_of::<T>() as u64);
+        let raw = self.slice(off, len, what)?;
+        bytes::pod_slice(raw, 0, count, what)
     }
 }
 
-/// Raw `dyld_chained_fixups_header` fields.
-struct Header {
-    starts_offset: u32,
-    imports_offset: u32,
-    symbols_offset: u32,
-    imports_count: u32,
-    imports_format: u32,
-    symbols_format: u32,
-}
+type Header = DyldChainedFixupsHeader<LE>;
 
 impl<'data> ChainedFixups<'data> {
     /// Parses the fixups blob at `dataoff..dataoff + datasize` of `data` and walks every chain of
@@ -195,25 +193,17 @@ impl<'data> ChainedFixups<'data> {
         let bytes = bytes::slice(data, dataoff, datasize, "LC_DYLD_CHAINED_FIXUPS data")?;
         let blob = Blob { bytes, at: dataoff };
         let what = "dyld_chained_fixups_header";
-        let field = |i: u64| blob.u32(4 * i, what);
-        let version = field(0)?;
+        let header: &Header = blob.pod(0, what)?;
+        let version = header.fixups_version.get(LE);
         if version != 0 {
             return Err(unsupported!(
                 "{what} at file offset {dataoff:#x}: fixups_version {version} is not 0"
             ));
         }
-        let header = Header {
-            starts_offset: field(1)?,
-            imports_offset: field(2)?,
-            symbols_offset: field(3)?,
-            imports_count: field(4)?,
-            imports_format: field(5)?,
-            symbols_format: field(6)?,
-        };
-        let imports = parse_imports(blob, &header)?;
+        let imports = parse_imports(blob, header)?;
         let mut fixups =
             ChainedFixups { imports, segments: Vec::new(), nodes: BTreeMap::new(), image_base };
-        fixups.parse_starts(data, blob, &header, segments)?;
+        fixups.parse_starts(data, blob, header, segments)?;
         Ok(fixups)
     }
 
@@ -224,14 +214,19 @@ impl<'data> ChainedFixups<'data> {
         header: &Header,
         segments: &[Segment],
     ) -> Result<()> {
-        let starts = u64::from(header.starts_offset);
+        let starts = u64::from(header.starts_offset.get(LE));
         let what = "dyld_chained_starts_in_image";
         let dataoff = blob.at;
-        let seg_count = blob.u32(starts, what)?;
-        // Each seg_info_offset is 4 bytes: check the count against the blob before using it.
-        blob.slice(starts + 4, u64::from(seg_count) * 4, what)?;
-        for i in 0..u64::from(seg_count) {
-            let info = blob.u32(starts + 4 + 4 * i, what)?;
+        let image: &DyldChainedStartsInImage<LE> = blob.pod(starts, what)?;
+        let seg_count = image.seg_count.get(LE);
+        // The seg_info_offset[] array follows the count; checked against the blob before use.
+        let infos: &[U32<LE>] = blob.pod_slice(
+            starts + std::mem::size_of::<DyldChainedStartsInImage<LE>>() as u64,
+            u64::from(seg_count),
+            what,
+        )?;
+        for (i, info) in (0u64..).zip(infos) {
+            let info = info.get(LE);
             if info == 0 {
                 continue;
             }
@@ -261,10 +256,11 @@ impl<'data> ChainedFixups<'data> {
     ) -> Result<SegmentStarts> {
         let what = format!("{} dyld_chained_starts_in_segment", segment.name);
         let file_at = blob.at + at_in_blob;
-        let size = blob.u32(at_in_blob, &what)?;
-        let page_size = u64::from(blob.u16(at_in_blob + 4, &what)?);
-        let pointer_format = blob.u16(at_in_blob + 6, &what)?;
-        let page_count = blob.u16(at_in_blob + 20, &what)?;
+        let header: &DyldChainedStartsInSegment<LE> = blob.pod(at_in_blob, &what)?;
+        let size = header.size.get(LE);
+        let page_size = u64::from(header.page_size.get(LE));
+        let pointer_format = header.pointer_format.get(LE).0;
+        let page_count = header.page_count.get(LE);
         let array = STARTS_IN_SEGMENT_HEADER + 2 * u64::from(page_count);
         if u64::from(size) < array {
             return Err(malformed!(
@@ -272,17 +268,20 @@ impl<'data> ChainedFixups<'data> {
                  of its {page_count} page starts"
             ));
         }
-        let raw = blob
-            .slice(at_in_blob + STARTS_IN_SEGMENT_HEADER, array - STARTS_IN_SEGMENT_HEADER, &what)
+        let page_starts: Vec<u16> = blob
+            .pod_slice::<U16<LE>>(
+                at_in_blob + STARTS_IN_SEGMENT_HEADER,
+                u64::from(page_count),
+                &what,
+            )
             .map_err(|_| {
                 malformed!(
                     "{what} at file offset {file_at:#x}: {page_count} page starts run past the \
                      fixups data"
                 )
-            })?;
-        let page_starts: Vec<u16> = raw
-            .chunks_exact(2)
-            .map(|c| u16::from_le_bytes(c.try_into().unwrap_or_default()))
+            })?
+            .iter()
+            .map(|p| p.get(LE))
             .collect();
         if page_size == 0 || page_size % STRIDE != 0 {
             return Err(malformed!(
@@ -439,17 +438,19 @@ impl<'data> ChainedFixups<'data> {
 /// Reads the imports table: count checked against the bytes available before allocating.
 fn parse_imports<'data>(blob: Blob<'data>, h: &Header) -> Result<Vec<Import<'data>>> {
     let dataoff = blob.at;
-    if h.imports_count == 0 {
+    let imports_count = h.imports_count.get(LE);
+    let symbols_format = h.symbols_format.get(LE);
+    let imports_format = h.imports_format.get(LE).0;
+    if imports_count == 0 {
         return Ok(Vec::new());
     }
-    if h.symbols_format != 0 {
+    if symbols_format != 0 {
         return Err(unsupported!(
-            "dyld_chained_fixups_header at file offset {dataoff:#x}: symbols_format {} \
-             (compressed import names) is not handled",
-            h.symbols_format
+            "dyld_chained_fixups_header at file offset {dataoff:#x}: symbols_format {symbols_format} \
+             (compressed import names) is not handled"
         ));
     }
-    let entry: u64 = match h.imports_format {
+    let entry: u64 = match imports_format {
         1 => 4,
         2 => 8,
         3 => 16,
@@ -460,35 +461,37 @@ fn parse_imports<'data>(blob: Blob<'data>, h: &Header) -> Result<Vec<Import<'dat
             ))
         }
     };
-    let table = u64::from(h.imports_offset);
-    let len = u64::from(h.imports_count) * entry;
+    let table = u64::from(h.imports_offset.get(LE));
+    let len = u64::from(imports_count) * entry;
     blob.slice(table, len, "chained imports table").map_err(|_| {
         malformed!(
             "chained imports table at file offset {:#x}: {} imports of {entry} bytes run past the \
              fixups data",
             dataoff + table,
-            h.imports_count
+            imports_count
         )
     })?;
-    let pool = u64::from(h.symbols_offset);
+    let pool = u64::from(h.symbols_offset.get(LE));
     let pool_len = (blob.bytes.len() as u64).saturating_sub(pool);
-    let mut out = Vec::with_capacity(h.imports_count as usize);
-    for i in 0..u64::from(h.imports_count) {
+    let mut out = Vec::with_capacity(imports_count as usize);
+    for i in 0..u64::from(imports_count) {
         let at = table + i * entry;
         let what = "chained import";
-        let (lib_ordinal, weak, name_offset, addend) = match h.imports_format {
+        let (lib_ordinal, weak, name_offset, addend) = match imports_format {
             3 => {
-                let w = blob.u64(at, what)?;
-                let lib = (w & 0xFFFF) as u16;
+                let import = blob.pod::<U64<LE, DyldChainedImport64>>(at, what)?.get(LE);
+                let addend = blob.pod::<U64<LE>>(at + 8, what)?.get(LE) as i64;
+                let lib = import.lib_ordinal();
                 let lib = if lib >= 0xFFF0 { i32::from(lib as i16) } else { i32::from(lib) };
-                (lib, (w >> 16) & 1 == 1, w >> 32, blob.u64(at + 8, what)? as i64)
+                (lib, import.weak_import(), u64::from(import.name_offset()), addend)
             }
             f => {
-                let w = blob.u32(at, what)?;
-                let lib = (w & 0xFF) as u8;
+                let import = blob.pod::<U32<LE, DyldChainedImport32>>(at, what)?.get(LE);
+                let addend =
+                    if f == 2 { i64::from(blob.pod::<I32<LE>>(at + 4, what)?.get(LE)) } else { 0 };
+                let lib = import.lib_ordinal();
                 let lib = if lib >= 0xF0 { i32::from(lib as i8) } else { i32::from(lib) };
-                let addend = if f == 2 { i64::from(blob.u32(at + 4, what)? as i32) } else { 0 };
-                (lib, (w >> 8) & 1 == 1, u64::from(w >> 9), addend)
+                (lib, import.weak_import(), u64::from(import.name_offset()), addend)
             }
         };
         if name_offset >= pool_len {

@@ -7,9 +7,6 @@
 use object::endian::{LittleEndian as LE, U16, U32, U64};
 use object::pod::Pod;
 
-use crate::bytes;
-use crate::error::Result;
-
 /// The 32-byte header of an LLGOFTB1 blob.
 #[derive(Clone, Copy, Debug)]
 #[repr(C)]
@@ -84,31 +81,7 @@ unsafe impl Pod for SiteRecord {}
 // SAFETY: as above.
 unsafe impl Pod for IndexEntry {}
 
-/// A `T` at `offset` of `data`, or an error naming `what` and the offset.
-pub fn read<'a, T: Pod>(data: &'a [u8], offset: u64, what: &str) -> Result<&'a T> {
-    let raw = bytes::slice(data, offset, std::mem::size_of::<T>() as u64, what)?;
-    object::pod::from_bytes::<T>(raw)
-        .map(|(t, _)| t)
-        .map_err(|()| crate::internal!("{what} at file offset {offset:#x}: unaligned view"))
-}
-
-/// `count` `T`s at `offset` of `data`.
-pub fn read_slice<'a, T: Pod>(
-    data: &'a [u8],
-    offset: u64,
-    count: u64,
-    what: &str,
-) -> Result<&'a [T]> {
-    let len = count.checked_mul(std::mem::size_of::<T>() as u64).ok_or_else(|| {
-        crate::malformed!("{what} at file offset {offset:#x}: {count} entries overflow")
-    })?;
-    let raw = bytes::slice(data, offset, len, what)?;
-    let n = usize::try_from(count)
-        .map_err(|_| crate::malformed!("{what} at file offset {offset:#x}: {count} entries"))?;
-    object::pod::slice_from_bytes::<T>(raw, n)
-        .map(|(t, _)| t)
-        .map_err(|()| crate::internal!("{what} at file offset {offset:#x}: unaligned view"))
-}
+pub use crate::bytes::{pod as read, pod_slice as read_slice};
 
 #[cfg(test)]
 mod tests {
