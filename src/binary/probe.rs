@@ -1,11 +1,15 @@
 //! The fast "is this an LLGo executable at all?" check, from headers only: a plain C link (the
 //! common case) must cost next to nothing. The caller supplies the reads, so this stays pure.
 
+use object::LittleEndian;
+
 use super::{sniff, Kind};
 use crate::binary::elf::{ENTRY_SECTION, STUB_SECTION};
 
 /// Reads `len` bytes at `offset` (fewer at the end of the file); `None` on an I/O error.
 pub type ReadAt<'a> = dyn FnMut(u64, usize) -> Option<Vec<u8>> + 'a;
+
+const LE: LittleEndian = LittleEndian;
 
 /// Section names in Mach-O `section_64` headers.
 const MACHO_ENTRY: &[u8] = b"__llgo_fie";
@@ -28,31 +32,31 @@ pub fn may_carry_tables(read_at: &mut ReadAt<'_>) -> Result<(), &'static str> {
     }
 }
 
-fn u16_at(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?))
-}
 fn u32_at(b: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
 }
-fn u64_at(b: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
-}
+
+type ElfHeader = object::elf::FileHeader64<LittleEndian>;
+type ElfSection = object::elf::SectionHeader64<LittleEndian>;
+const SHDR: usize = std::mem::size_of::<ElfSection>();
 
 fn elf(head: &[u8], read_at: &mut ReadAt<'_>) -> Option<bool> {
-    let shoff = u64_at(head, 0x28)?;
-    let shentsize = usize::from(u16_at(head, 0x3a)?);
-    let shnum = usize::from(u16_at(head, 0x3c)?);
-    let shstrndx = usize::from(u16_at(head, 0x3e)?);
-    if shentsize != 64 || shnum == 0 || shstrndx >= shnum {
+    let (h, _) = object::pod::from_bytes::<ElfHeader>(head).ok()?;
+    let shoff = h.e_shoff.get(LE);
+    let shentsize = usize::from(h.e_shentsize.get(LE));
+    let shnum = usize::from(h.e_shnum.get(LE));
+    let shstrndx = usize::from(h.e_shstrndx.get(LE).0);
+    if shentsize != SHDR || shnum == 0 || shstrndx >= shnum {
         return None;
     }
-    let headers = read_at(shoff, shnum * 64)?;
-    let strtab = headers.get(shstrndx * 64..shstrndx * 64 + 64)?;
-    let names = read_at(u64_at(strtab, 0x18)?, usize::try_from(u64_at(strtab, 0x20)?).ok()?)?;
+    let raw = read_at(shoff, shnum * SHDR)?;
+    let (headers, _) = object::pod::slice_from_bytes::<ElfSection>(&raw, shnum).ok()?;
+    let strtab = headers.get(shstrndx)?;
+    let names = read_at(strtab.sh_offset.get(LE), usize::try_from(strtab.sh_size.get(LE)).ok()?)?;
     let named = |want: &[u8]| {
-        headers.chunks_exact(64).any(|h| {
-            u32_at(h, 0)
-                .and_then(|n| names.get(n as usize..))
+        headers.iter().any(|h| {
+            names
+                .get(h.sh_name.get(LE) as usize..)
                 .is_some_and(|rest| rest.starts_with(want) && rest.get(want.len()) == Some(&0))
         })
     };
