@@ -137,3 +137,22 @@ macro_rules! internal {
 macro_rules! unsupported {
     ($($arg:tt)*) => { $crate::error::Error::unsupported(format!($($arg)*)) };
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_errors_keep_their_source_and_internal_errors_say_so() {
+        use std::error::Error as _;
+        let e = Error::io("out.tmp", std::io::Error::from(std::io::ErrorKind::PermissionDenied));
+        assert_eq!(e.kind(), ErrorKind::Io);
+        let source = e.source().expect("io::Error as source");
+        let io = source.downcast_ref::<std::io::Error>().expect("an io::Error");
+        assert_eq!(io.kind(), std::io::ErrorKind::PermissionDenied);
+        let i = Error::internal("edits overlap");
+        assert_eq!(i.kind(), ErrorKind::Internal);
+        assert_eq!(i.message(), "internal: edits overlap");
+        assert!(i.source().is_none());
+    }
+}

@@ -71,9 +71,7 @@ pub trait Image<'data> {
     /// Every section holding entry rows, the runtime's ([`Image::sections`]) first. More than
     /// one when a linker split the entry section by input flags (mold): the meta record may be
     /// in another fragment, which the runtime never reads and the rewrite leaves alone.
-    fn entry_fragments(&self) -> Vec<SectionInfo> {
-        vec![self.sections().entry]
-    }
+    fn entry_fragments(&self) -> Vec<SectionInfo>;
 
     /// The text section's address range.
     fn text(&self) -> Range<u64>;

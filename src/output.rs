@@ -466,6 +466,35 @@ mod tests {
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file left");
     }
 
+    /// A plan that changes the size: the file is rebuilt from the original's unchanged ranges
+    /// (copied inside the kernel) and the new bytes, and cut to its new length.
+    #[test]
+    fn commit_lays_out_a_size_changing_plan() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("prog");
+        let original: Vec<u8> = (0..=255u8).cycle().take(3 * 4096 + 17).collect();
+        fs::write(&out, &original).unwrap();
+        fs::set_permissions(&out, fs::Permissions::from_mode(0o755)).unwrap();
+        let id = Identity::of(&out).unwrap().unwrap();
+        let (file, data) = open(&out, &id).unwrap();
+        let mut edits = vec![
+            Edit::overwrite(8, b"HDR".to_vec()),
+            Edit::cut(4000, 5000),
+            Edit { offset: 12_000, len: 4, bytes: b"grown by six".to_vec() },
+        ];
+        crate::edit::normalize(&mut edits, data.len() as u64).unwrap();
+        let want = crate::edit::apply(&data, &edits).unwrap();
+        commit(&out, &id, &file, data.len() as u64, &edits).unwrap();
+        let got = fs::read(&out).unwrap();
+        assert_eq!(got.len() as u64, crate::edit::new_len(original.len() as u64, &edits));
+        assert_eq!(got, want);
+        assert_eq!(&got[..8], &original[..8]);
+        assert_eq!(&got[4000..4010], &original[9000..9010], "the range after the cut moved down");
+        let new = Identity::of(&out).unwrap().unwrap();
+        assert_eq!(new.mode & 0o7777, 0o755);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file left");
+    }
+
     #[test]
     fn commit_refuses_a_changed_output() {
         let dir = tempfile::tempdir().unwrap();

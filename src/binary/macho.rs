@@ -345,6 +345,11 @@ impl<'data> Image<'data> for MachOImage<'data> {
         self.llgo
     }
 
+    fn entry_fragments(&self) -> Vec<SectionInfo> {
+        // ld64 merges input sections of one name into one output section.
+        vec![self.llgo.entry]
+    }
+
     fn text(&self) -> Range<u64> {
         self.text.clone()
     }
