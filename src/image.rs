@@ -7,7 +7,24 @@ use std::borrow::Cow;
 use std::ops::Range;
 
 use crate::error::Result;
-use crate::table::{NameStyle, TextSymbol};
+
+/// How the object format spells the compiler's symbol names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NameStyle {
+    /// Names as the compiler wrote them.
+    Elf,
+    /// C names carry a leading `_`; the owner test also tries one and two stripped underscores.
+    MachO,
+}
+
+/// A function symbol inside the text section.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TextSymbol<'a> {
+    pub addr: u64,
+    /// ELF `st_size`; 0 when unknown (always on Mach-O).
+    pub size: u64,
+    pub name: &'a [u8],
+}
 
 /// A section's place in memory and in the image's bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

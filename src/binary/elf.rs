@@ -10,9 +10,8 @@ use object::LittleEndian;
 use crate::binary::NotOurs;
 use crate::bytes;
 use crate::error::{Error, Result};
-use crate::image::{Image, LlgoSections, Pointer, SectionInfo};
+use crate::image::{Image, LlgoSections, NameStyle, Pointer, SectionInfo, TextSymbol};
 use crate::malformed;
-use crate::table::{NameStyle, TextSymbol};
 
 pub const ENTRY_SECTION: &[u8] = b"llgo_funcinfo_entry";
 pub const STUB_SECTION: &[u8] = b"llgo_funcinfo_stubsite";

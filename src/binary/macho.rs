@@ -16,8 +16,7 @@ use crate::binary::macho_fixups::{
 use crate::binary::NotOurs;
 use crate::bytes;
 use crate::error::{Error, Result};
-use crate::image::{Image, LlgoSections, Pointer, SectionInfo};
-use crate::table::{NameStyle, TextSymbol};
+use crate::image::{Image, LlgoSections, NameStyle, Pointer, SectionInfo, TextSymbol};
 use crate::{malformed, unsupported};
 
 pub const ENTRY_SECTION: &[u8] = b"__llgo_fie";

@@ -10,6 +10,8 @@ pub mod disk;
 pub mod encode;
 pub mod findfunc;
 
+use crate::image::{NameStyle, TextSymbol};
+
 /// Closure-stub wrappers are named `__llgo_stub.<target>` and carry the target's id.
 pub const STUB_PREFIX: &[u8] = b"__llgo_stub.";
 
@@ -25,24 +27,6 @@ pub fn fnv1a(name: &[u8]) -> u64 {
     } else {
         h
     }
-}
-
-/// How the object format spells the compiler's symbol names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum NameStyle {
-    /// Names as the compiler wrote them.
-    Elf,
-    /// C names carry a leading `_`; the owner test also tries one and two stripped underscores.
-    MachO,
-}
-
-/// A function symbol inside the text section.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TextSymbol<'a> {
-    pub addr: u64,
-    /// ELF `st_size`; 0 when unknown (always on Mach-O).
-    pub size: u64,
-    pub name: &'a [u8],
 }
 
 /// A decoded 16-byte site record.
