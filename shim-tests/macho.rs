@@ -869,3 +869,23 @@ fn sections_in_data_const_after_got() {
     // It now points exactly at the live slot 16 bytes into the entry section.
     assert_eq!((b >> 51) & 0xFFF, (8 + 16) / 4);
 }
+
+/// `verify` names the slide of a defect and reports it once: the first slide checks everything,
+/// and a slide with defects ends the loop instead of repeating them at the next slides.
+#[test]
+fn verify_names_the_slide_and_reports_a_defect_once() {
+    let fx = arm64_fixture();
+    let (out, _) = rewrite_and_check(fx, "slide_named");
+    let mut data = std::fs::read(&out).unwrap();
+    let m = MachO::parse(&data, 0).unwrap();
+    let (_, size, off) = goblin_section(&m, "__llgo_fie");
+    let last = (off + size - 1) as usize;
+    data[last] ^= 0x5a;
+    std::fs::write(&out, &data).unwrap();
+    let v = verify(&out);
+    let t = text(&v);
+    assert!(!v.status.success(), "{t}");
+    let defects: Vec<&str> = t.lines().filter(|l| l.contains("defect:")).collect();
+    assert!(defects.iter().any(|l| l.contains("Mach-O arm64 at slide 0x4000:")), "{t}");
+    assert!(!t.contains("at slide 0x100000000"), "repeated at the next slide:\n{t}");
+}

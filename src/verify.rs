@@ -73,16 +73,21 @@ pub fn verify_with(data: &[u8], depth: Depth) -> Result<Report> {
             }
             EntryState::Table | EntryState::Redirect => {}
         }
-        // Per slide, only the loader's view and the lookups change.
+        // The first slide checks everything; the others only what the loader changes (the live
+        // slots, and so every lookup). A slide with defects ends the loop: the next ones would
+        // repeat them.
         let slides = image.verify_slides();
-        let mut names_checked = false;
-        for &slide in &slides {
+        for (n, &slide) in slides.iter().enumerate() {
             let (entry, stub) = image.load_sections(slide)?;
             let loaded = Loaded { entry: &entry, stub: &stub, slide };
             let at =
                 if slides.len() > 1 { format!("{what} at slide {slide:#x}") } else { what.clone() };
-            let depth = if names_checked { Depth::SelfCheck } else { depth };
-            names_checked |= check_table(image, &at, state, &loaded, depth, &mut report)?;
+            let before = report.problems.len();
+            let scope = if n == 0 { Scope::Everything } else { Scope::SlideDependent };
+            check_table(image, &at, state, &loaded, depth, scope, &mut report)?;
+            if report.problems.len() > before {
+                break;
+            }
         }
         let s = image.sections();
         let live = match state {
@@ -115,25 +120,36 @@ fn unrewritten(image: &dyn Loader<'_>, what: &str, report: &mut Report) {
     }
 }
 
+/// Which checks of [`check_table`] run at a slide.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// The first slide: every check.
+    Everything,
+    /// Further slides: only what depends on the loader (the live slots' values and every
+    /// lookup through them); the rest was checked at the first slide and cannot differ.
+    SlideDependent,
+}
+
 /// The format-independent checks of one rewritten image (`state` is a table or a redirect)
-/// whose sections were loaded at `loaded.slide`; `what` names the image and the slide. Returns
-/// whether the per-row name check ran (it does not depend on the slide).
+/// whose sections were loaded at `loaded.slide`; `what` names the image and the slide.
 pub fn check_table(
     image: &dyn Loader<'_>,
     what: &str,
     state: EntryState,
     loaded: &Loaded<'_>,
     depth: Depth,
+    scope: Scope,
     report: &mut Report,
-) -> Result<bool> {
+) -> Result<()> {
+    let all = scope == Scope::Everything;
     let sections = image.sections();
     let problems_before = report.problems.len();
     let (blob_bytes, home, placement) = match state {
-        EntryState::Records | EntryState::Unknown(_) => return Ok(false),
+        EntryState::Records | EntryState::Unknown(_) => return Ok(()),
         EntryState::Redirect => {
             match encode::parse_redirect(loaded.entry)? {
                 Some((entry_link, target)) => {
-                    if entry_link != sections.entry.addr {
+                    if all && entry_link != sections.entry.addr {
                         report.problems.push(format!(
                             "{what}: redirect names entry section {entry_link:#x}, it is at {:#x}",
                             sections.entry.addr
@@ -149,13 +165,13 @@ pub fn check_table(
                 }
                 None => report.problems.push(format!("{what}: redirect header unreadable")),
             }
-            if loaded.entry.iter().skip(REDIRECT_SIZE as usize).any(|&b| b != 0) {
+            if all && loaded.entry.iter().skip(REDIRECT_SIZE as usize).any(|&b| b != 0) {
                 report.problems.push(format!("{what}: entry section not zero after the redirect"));
             }
             (loaded.stub, sections.stub, Placement::Spilled)
         }
         EntryState::Table => {
-            if loaded.stub.iter().any(|&b| b != 0) {
+            if all && loaded.stub.iter().any(|&b| b != 0) {
                 report.problems.push(format!(
                     "{what}: stub section not zero (the runtime's fallback scans would see rows)"
                 ));
@@ -167,16 +183,16 @@ pub fn check_table(
         Ok(b) => b,
         Err(e) => {
             report.problems.push(format!("{what}: {e}"));
-            return Ok(false);
+            return Ok(());
         }
     };
-    if blob.link_sect_addr != home.addr {
+    if all && blob.link_sect_addr != home.addr {
         report.problems.push(format!(
             "{what}: linkSectAddr {:#x} is not the section's address {:#x}",
             blob.link_sect_addr, home.addr
         ));
     }
-    if let Some(n) = extract::funcinfo_count(image.image()) {
+    if let Some(n) = all.then(|| extract::funcinfo_count(image.image())).flatten() {
         if u64::from(blob.count) > n.saturating_mul(16).saturating_add(1) {
             report.problems.push(format!(
                 "{what}: count {} exceeds 16 * __llgo_funcinfo_count ({n}) + 1",
@@ -184,7 +200,7 @@ pub fn check_table(
             ));
         }
     }
-    if blob_bytes.iter().skip(blob.size() as usize).any(|&b| b != 0) {
+    if all && blob_bytes.iter().skip(blob.size() as usize).any(|&b| b != 0) {
         report.problems.push(format!("{what}: bytes after the table are not zero"));
     }
     let base_link = blob.base.wrapping_sub(loaded.slide);
@@ -196,7 +212,8 @@ pub fn check_table(
             "{what}: sentinel {sentinel:?} is not {{text end - base, 0}} (text ends at {text_end:#x})"
         ));
     }
-    if let Some(w) = real.windows(2).position(|w| w[0].0 >= w[1].0) {
+    let descending = if all { real.windows(2).position(|w| w[0].0 >= w[1].0) } else { None };
+    if let Some(w) = descending {
         report.problems.push(format!("{what}: rows {w} and {} are not strictly ascending", w + 1));
     }
     let addrs: Vec<u64> = real.iter().map(|r| base_link.wrapping_add(u64::from(r.0))).collect();
@@ -211,11 +228,10 @@ pub fn check_table(
         Err(e) => report.problems.push(format!("{what}: {e}")),
     }
     if !report.problems[problems_before..].is_empty() {
-        return Ok(false);
+        return Ok(());
     }
 
-    let names = depth == Depth::Full;
-    if names {
+    if all && depth == Depth::Full {
         check_names(image, what, &addrs, real, report)?;
     }
 
@@ -242,7 +258,7 @@ pub fn check_table(
         real.len(),
         blob.bucket_count
     ));
-    Ok(names)
+    Ok(())
 }
 
 /// Every row starts a function whose name maps, through the symbol index, to the row's
