@@ -7,6 +7,7 @@ use object::elf;
 use object::read::elf::{FileHeader, ProgramHeader, SectionHeader, SectionTable, Sym, SymbolTable};
 use object::LittleEndian;
 
+use crate::binary::elf_view::{self, Used};
 use crate::binary::NotOurs;
 use crate::bytes;
 use crate::error::{Error, Result};
@@ -116,9 +117,22 @@ impl<'data> ElfImage<'data> {
         let llgo =
             LlgoSections { entry: info(entry, ENTRY_SECTION)?, stub: info(stub, STUB_SECTION)? };
         let mut entry_fragments = vec![llgo.entry];
-        for f in fragments {
+        for f in &fragments {
             entry_fragments.push(info(f, ENTRY_SECTION)?);
         }
+        // The loader's view first: nothing is read through a section header it contradicts.
+        let mut used = vec![
+            Used { name: ENTRY_SECTION, header: entry, written: true, bounded: true },
+            Used { name: STUB_SECTION, header: stub, written: true, bounded: true },
+            Used { name: b".text", header: text, written: false, bounded: false },
+        ];
+        used.extend(fragments.iter().map(|f| Used {
+            name: ENTRY_SECTION,
+            header: f,
+            written: false,
+            bounded: false,
+        }));
+        elf_view::check(data, header, &sections, segments, &used)?;
         let text_start = text.sh_addr(LE);
         let text_end = text_start
             .checked_add(text.sh_size(LE))
