@@ -2,6 +2,9 @@
 //! the `verify` subcommand and as the rewrite's self-check before anything is committed, so the two
 //! cannot drift apart. Collects every problem instead of stopping at the first.
 
+use crate::binary::elf::{ENTRY_SECTION as ELF_ENTRY, STUB_SECTION as ELF_STUB};
+use crate::binary::macho::{ENTRY_SECTION as MACHO_ENTRY, STUB_SECTION as MACHO_STUB};
+use crate::binary::{self, elf_view, macho_view};
 use crate::error::Result;
 use crate::extract::{self, EntryState};
 use crate::loader::{self, Images, Loader};
@@ -73,6 +76,13 @@ pub fn verify_with(data: &[u8], depth: Depth) -> Result<Report> {
             }
             EntryState::Table | EntryState::Redirect => {}
         }
+        // Where the runtime finds the sections, from the loader's view alone (issue 11): a
+        // table the section headers place anywhere else is not the one the runtime reads.
+        let view = loader_view_problems(data, image);
+        if !view.is_empty() {
+            report.problems.extend(view.into_iter().map(|p| format!("{what}: {p}")));
+            continue;
+        }
         // The first slide checks everything; the others only what the loader changes (the live
         // slots, and so every lookup). A slide with defects ends the loop: the next ones would
         // repeat them.
@@ -99,6 +109,42 @@ pub fn verify_with(data: &[u8], depth: Depth) -> Result<Report> {
         }
     }
     Ok(report)
+}
+
+/// Compares where the section headers put the LLGo sections (what the rewrite used and
+/// [`check_table`] reads) with where the runtime finds them from the loader's view alone: ELF
+/// `__start_<name>`..`__stop_<name>` mapped through the `PT_LOAD` program headers
+/// ([`elf_view::runtime_range`]); Mach-O the section's address mapped through its
+/// `LC_SEGMENT_64` ([`macho_view::runtime_range`]). Empty when they agree, or when the file
+/// has no boundary symbols to judge by.
+pub fn loader_view_problems(data: &[u8], image: &dyn Loader<'_>) -> Vec<String> {
+    let s = image.sections();
+    let (entry_name, stub_name, elf) = match binary::sniff(data) {
+        binary::Kind::Elf64Le => (ELF_ENTRY, ELF_STUB, true),
+        _ => (MACHO_ENTRY, MACHO_STUB, false),
+    };
+    let mut problems = Vec::new();
+    for (name, used) in [(entry_name, s.entry), (stub_name, s.stub)] {
+        let label = String::from_utf8_lossy(name);
+        let view = if elf {
+            elf_view::runtime_range(data, name)
+        } else {
+            macho_view::runtime_range(image.image(), used)
+        };
+        match view {
+            Ok(None) => {}
+            Ok(Some(r))
+                if r.addr == used.addr && r.offset == used.offset && r.size >= used.size => {}
+            Ok(Some(r)) => problems.push(format!(
+                "{label}: the loader's view places it at address {:#x}, file offset {:#x} \
+                 ({:#x} file bytes), the section headers at address {:#x}, file offset {:#x} \
+                 ({:#x} bytes): the runtime would not read what was checked",
+                r.addr, r.offset, r.size, used.addr, used.offset, used.size
+            )),
+            Err(e) => problems.push(format!("{label}: the loader's view: {e}")),
+        }
+    }
+    problems
 }
 
 /// An image whose entry section still holds site records: a defect unless [`plan::decide`]

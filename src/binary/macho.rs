@@ -190,6 +190,8 @@ impl<'data> MachOImage<'data> {
             .addr
             .checked_add(text.info.size)
             .ok_or_else(|| malformed!("__TEXT,__text: address + size overflows"))?;
+        // The loader's view first: nothing is read through a header it contradicts.
+        crate::binary::macho_view::check(data)?;
         let image_base = segments
             .iter()
             .find(|s| s.fileoff == 0 && s.filesize != 0)

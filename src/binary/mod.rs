@@ -8,6 +8,7 @@ pub mod elf_view;
 pub mod fat;
 pub mod macho;
 pub mod macho_fixups;
+pub mod macho_view;
 pub mod probe;
 
 use crate::bytes;
