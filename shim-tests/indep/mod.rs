@@ -19,7 +19,7 @@
 
 use goblin::container::{Container, Ctx};
 use goblin::elf::program_header::{ProgramHeader, PF_X, PT_LOAD};
-use goblin::elf::section_header::{SectionHeader, SHT_NOBITS, SHT_SYMTAB};
+use goblin::elf::section_header::{SectionHeader, SHT_SYMTAB};
 use goblin::elf::sym::{Symtab, STT_FUNC, STT_GNU_IFUNC};
 use goblin::strtab::Strtab;
 
@@ -65,30 +65,36 @@ impl<'a> ElfView<'a> {
     pub fn parse(data: &'a [u8]) -> Res<Self> {
         let header = goblin::elf::Elf::parse_header(data).map_err(|e| format!("header: {e}"))?;
         let ctx = Ctx::new(Container::Big, goblin::container::Endian::Little);
-        let phdrs = ProgramHeader::parse(data, header.e_phoff as usize, header.e_phnum as usize, ctx)
-            .map_err(|e| format!("program headers: {e}"))?;
+        let phdrs =
+            ProgramHeader::parse(data, header.e_phoff as usize, header.e_phnum as usize, ctx)
+                .map_err(|e| format!("program headers: {e}"))?;
         let loads: Vec<ProgramHeader> = phdrs.into_iter().filter(|p| p.p_type == PT_LOAD).collect();
-        let sections = SectionHeader::parse(data, header.e_shoff as usize, header.e_shnum as usize, ctx)
-            .unwrap_or_default();
-        let shstrtab = sections.get(header.e_shstrndx as usize).and_then(|s| {
-            Strtab::parse(data, s.sh_offset as usize, s.sh_size as usize, 0).ok()
-        });
+        let sections =
+            SectionHeader::parse(data, header.e_shoff as usize, header.e_shnum as usize, ctx)
+                .unwrap_or_default();
+        let shstrtab = sections
+            .get(header.e_shstrndx as usize)
+            .and_then(|s| Strtab::parse(data, s.sh_offset as usize, s.sh_size as usize, 0).ok());
         let mut symbols = Vec::new();
         if let Some(st) = sections.iter().find(|s| s.sh_type == SHT_SYMTAB) {
             let count = (st.sh_size / 24) as usize;
-            let strings = sections.get(st.sh_link as usize).and_then(|s| {
-                Strtab::parse(data, s.sh_offset as usize, s.sh_size as usize, 0).ok()
-            });
-            if let (Ok(syms), Some(strings)) =
-                (Symtab::parse(data, st.sh_offset as usize, count, ctx), strings)
-            {
+            // Names read raw (goblin's Strtab refuses a whole table over one non-UTF-8 name).
+            let strings = sections
+                .get(st.sh_link as usize)
+                .and_then(|s| data.get(s.sh_offset as usize..)?.get(..s.sh_size as usize))
+                .unwrap_or(&[]);
+            if let Ok(syms) = Symtab::parse(data, st.sh_offset as usize, count, ctx) {
                 for s in syms.iter() {
                     if s.st_shndx == 0 {
                         continue;
                     }
-                    if let Some(Ok(n)) = strings.get(s.st_name) {
-                        symbols.push((n.to_string(), s.st_value, s.st_type()));
-                    }
+                    let raw = strings.get(s.st_name..).unwrap_or(&[]);
+                    let n = &raw[..raw.iter().position(|&b| b == 0).unwrap_or(0)];
+                    symbols.push((
+                        String::from_utf8_lossy(n).into_owned(),
+                        s.st_value,
+                        s.st_type(),
+                    ));
                 }
             }
         }
@@ -134,9 +140,9 @@ impl<'a> ElfView<'a> {
     }
 
     fn executable(&self, addr: u64) -> bool {
-        self.loads.iter().any(|p| {
-            p.p_flags & PF_X != 0 && addr >= p.p_vaddr && addr - p.p_vaddr < p.p_memsz
-        })
+        self.loads
+            .iter()
+            .any(|p| p.p_flags & PF_X != 0 && addr >= p.p_vaddr && addr - p.p_vaddr < p.p_memsz)
     }
 
     fn function_starts(&self) -> std::collections::HashSet<u64> {
@@ -190,7 +196,10 @@ fn check_elf(orig: &[u8], out: &[u8]) -> Res<()> {
     let buckets = u32_at(blob, 28)? as usize;
     let need = 32 + 8 * count + 36 * buckets;
     if count < 2 || need > blob.len() || need as u64 > blob_sect.size {
-        return Err(format!("count {count}, buckets {buckets}: {need} bytes, section {}", blob.len()));
+        return Err(format!(
+            "count {count}, buckets {buckets}: {need} bytes, section {}",
+            blob.len()
+        ));
     }
     if blob[need..].iter().any(|&b| b != 0) {
         return Err("bytes after the blob are not zero".into());
@@ -331,17 +340,18 @@ pub fn check_output(orig: &[u8], out: &[u8]) -> Res<()> {
 /// The property every input must have (fuzz targets and `shim-tests/fuzz_replay.rs`): the
 /// pipeline refuses or skips it, or its output passes `verify` and [`check_output`]. A panic
 /// propagates to the caller.
-pub fn property(data: &[u8]) -> Res<()> {
+pub fn property(data: &[u8]) -> Res<bool> {
     use llgo_ld::postlink::{produce, Produced};
     match produce(data) {
-        Err(_) | Ok(Produced::Skipped(_)) => Ok(()),
+        Err(_) | Ok(Produced::Skipped(_)) => Ok(false),
         Ok(Produced::Rewritten { output, .. }) => {
-            let report =
-                llgo_ld::verify::verify(&output).map_err(|e| format!("verify of the output: {e}"))?;
+            let report = llgo_ld::verify::verify(&output)
+                .map_err(|e| format!("verify of the output: {e}"))?;
             if !report.ok() {
                 return Err(format!("verify of the output: {}", report.problems.join("; ")));
             }
-            check_output(data, &output).map_err(|e| format!("independent check: {e}"))
+            check_output(data, &output).map_err(|e| format!("independent check: {e}"))?;
+            Ok(true)
         }
     }
 }
