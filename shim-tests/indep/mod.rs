@@ -114,7 +114,11 @@ impl<'a> ElfView<'a> {
     /// (cut at `p_filesz`).
     pub fn map(&self, addr: u64, size: u64) -> Option<Mapped> {
         let p = self.loads.iter().find(|p| {
-            addr >= p.p_vaddr && addr.checked_add(size).is_some_and(|e| e <= p.p_vaddr + p.p_memsz)
+            addr >= p.p_vaddr
+                && addr
+                    .checked_add(size)
+                    .zip(p.p_vaddr.checked_add(p.p_memsz))
+                    .is_some_and(|(e, end)| e <= end)
         })?;
         let delta = addr - p.p_vaddr;
         let len = size.min(p.p_filesz.saturating_sub(delta));
@@ -258,16 +262,16 @@ fn macho_allowed(orig: &[u8], base: usize) -> Res<Vec<(usize, usize)>> {
         let segname = seg.name().unwrap_or("");
         let (fo, fs) = (seg.fileoff as usize, seg.filesize as usize);
         if segname == "__LINKEDIT" {
-            out.push((base + fo, fs));
+            out.push((base.saturating_add(fo), fs));
         }
         for (s, _) in seg.sections().map_err(|e| format!("sections: {e}"))? {
             let name = s.name().unwrap_or("");
             if name == "__llgo_fie" || name == "__llgo_stub" {
                 let (so, ss) = (s.offset as usize, s.size as usize);
-                if so < fo || so + ss > fo + fs {
+                if so < fo || so.saturating_add(ss) > fo.saturating_add(fs) {
                     return Err(format!("section {name} outside its segment {segname}"));
                 }
-                out.push((base + fo, fs));
+                out.push((base.saturating_add(fo), fs));
             }
         }
     }
@@ -280,7 +284,7 @@ fn macho_table(out: &[u8], base: usize) -> Res<()> {
     for seg in m.segments.iter() {
         for (s, _) in seg.sections().map_err(|e| format!("sections: {e}"))? {
             if s.name().unwrap_or("") == "__llgo_fie" {
-                let magic = u64_at(out, base + s.offset as usize)?;
+                let magic = u64_at(out, base.saturating_add(s.offset as usize))?;
                 if magic != MAGIC_TABLE && magic != MAGIC_REDIRECT {
                     return Err(format!("__llgo_fie starts with {magic:#x}"));
                 }
@@ -308,9 +312,10 @@ pub fn check_output(orig: &[u8], out: &[u8]) -> Res<()> {
             for arch in fat.iter_arches() {
                 let arch = arch.map_err(|e| format!("fat arch: {e}"))?;
                 let base = arch.offset as usize;
-                let slice = orig.get(base..base + arch.size as usize).ok_or("fat slice")?;
+                let slice =
+                    orig.get(base..base.saturating_add(arch.size as usize)).ok_or("fat slice")?;
                 if let Ok(mut a) = macho_allowed(slice, 0) {
-                    a.iter_mut().for_each(|r| r.0 += base);
+                    a.iter_mut().for_each(|r| r.0 = r.0.saturating_add(base));
                     allowed.extend(a);
                     bases.push((base, arch.size as usize));
                 }
@@ -319,16 +324,12 @@ pub fn check_output(orig: &[u8], out: &[u8]) -> Res<()> {
                 changed_inside(orig, out, &allowed)?;
             }
             for (base, size) in bases {
-                let slice = out.get(base..base + size).ok_or("fat slice")?;
+                let slice = out.get(base..base.saturating_add(size)).ok_or("fat slice")?;
                 if slice.get(..4) == Some(&[0xcf, 0xfa, 0xed, 0xfe]) {
                     // A slice without LLGo sections is left alone; one with them is rewritten.
-                    let _ = macho_table(slice, 0).or_else(|e| {
-                        if macho_allowed(slice, 0).map(|a| a.len() > 1).unwrap_or(false) {
-                            Err(e)
-                        } else {
-                            Ok(())
-                        }
-                    })?;
+                    if macho_allowed(slice, 0).is_ok_and(|a| a.len() > 1) {
+                        macho_table(slice, 0)?;
+                    }
                 }
             }
             Ok(())
