@@ -225,3 +225,23 @@ fn verify_judges_from_the_loaders_view() {
     assert!(t.contains("PT_LOAD") && t.contains("llgo_funcinfo_entry"), "{t}");
     assert!(!t.contains("every row resolves"), "{t}");
 }
+
+/// Fuzzing finding (produce target, on mp24x24_ltofull.raw): `PF_X` cleared on the `PT_LOAD`
+/// holding `.text`. The rewrite went ahead and wrote rows pointing into a segment the loader
+/// maps without execute permission; the independent checker rejected the output.
+#[test]
+fn text_in_a_segment_that_is_not_executable_is_refused() {
+    let (dir, orig) = fixture("hostile_text_not_executable");
+    let h = Headers::of(&orig);
+    let (text_addr, _, _) = section(&orig, ".text");
+    let e = Elf::parse(&orig).unwrap();
+    let i = e
+        .program_headers
+        .iter()
+        .position(|p| p.p_type == PT_LOAD && p.vm_range().contains(&(text_addr as usize)))
+        .expect("a PT_LOAD holds .text");
+    let mut d = orig.clone();
+    let flags = h.phoff + i * h.phentsize + 4;
+    d[flags] &= !1; // PF_X
+    refused(&dir, "text-not-executable", &d, &["section header", ".text", "PT_LOAD", "no PF_X"]);
+}

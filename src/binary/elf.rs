@@ -122,15 +122,16 @@ impl<'data> ElfImage<'data> {
         }
         // The loader's view first: nothing is read through a section header it contradicts.
         let mut used = vec![
-            Used { name: ENTRY_SECTION, header: entry, written: true, bounded: true },
-            Used { name: STUB_SECTION, header: stub, written: true, bounded: true },
-            Used { name: b".text", header: text, written: false, bounded: false },
+            Used { name: ENTRY_SECTION, header: entry, written: true, bounded: true, code: false },
+            Used { name: STUB_SECTION, header: stub, written: true, bounded: true, code: false },
+            Used { name: b".text", header: text, written: false, bounded: false, code: true },
         ];
         used.extend(fragments.iter().map(|f| Used {
             name: ENTRY_SECTION,
             header: f,
             written: false,
             bounded: false,
+            code: false,
         }));
         elf_view::check(data, header, &sections, segments, &used)?;
         let text_start = text.sh_addr(LE);

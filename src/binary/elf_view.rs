@@ -54,6 +54,8 @@ pub struct Used<'data> {
     /// The section the runtime reads through `__start_<name>` / `__stop_<name>` (not a
     /// fragment of the same name).
     pub bounded: bool,
+    /// Holds code (`.text`): its `PT_LOAD` must be executable, or no row's pc ever runs.
+    pub code: bool,
 }
 
 /// One `PT_LOAD`, with its index in the program header table.
@@ -64,6 +66,7 @@ struct Load {
     vaddr: u64,
     filesz: u64,
     memsz: u64,
+    executable: bool,
 }
 
 impl Load {
@@ -95,6 +98,7 @@ fn loads(data: &[u8], segments: &[Phdr]) -> Result<Vec<Load>> {
             vaddr: p.p_vaddr(LE),
             filesz: p.p_filesz(LE),
             memsz: p.p_memsz(LE),
+            executable: p.p_flags(LE).0 & elf::PF_X.0 != 0,
         };
         let what = load.describe();
         if load.offset.checked_add(load.filesz).is_none_or(|end| end > data.len() as u64) {
@@ -180,8 +184,16 @@ pub fn check<'data>(
         let what = format!("section header [{i}] {}", name_of(sections, s));
         let (addr, offset, size) = (s.sh_addr(LE), s.sh_offset(LE), s.sh_size(LE));
         let mapped = map(&loads, addr, size, &what)?;
+        let load = loads.iter().find(|l| l.contains_vaddr(addr, size.max(1)));
+        let code = used.iter().any(|u| u.code && std::ptr::eq(u.header, s));
+        if code && !load.is_some_and(|l| l.executable) {
+            return Err(malformed!(
+                "{what} and {} disagree: the section holds the code the table describes, the \
+                 segment is not executable (no PF_X)",
+                load.map(Load::describe).unwrap_or_default()
+            ));
+        }
         if mapped != offset {
-            let load = loads.iter().find(|l| l.contains_vaddr(addr, size.max(1)));
             return Err(malformed!(
                 "{what} and {} disagree: sh_offset is {offset:#x}, but the loader maps sh_addr \
                  {addr:#x} from file offset {mapped:#x}",
@@ -346,7 +358,7 @@ mod tests {
     use super::*;
 
     fn load(offset: u64, vaddr: u64, filesz: u64, memsz: u64) -> Load {
-        Load { index: 0, offset, vaddr, filesz, memsz }
+        Load { index: 0, offset, vaddr, filesz, memsz, executable: false }
     }
 
     #[test]
