@@ -892,3 +892,64 @@ fn verify_names_the_slide_and_reports_a_defect_once() {
     assert!(defects.iter().any(|l| l.contains("Mach-O arm64 at slide 0x4000:")), "{t}");
     assert!(!t.contains("at slide 0x100000000"), "repeated at the next slide:\n{t}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Headers that lie (issue 11): the loader's view (segments, __LINKEDIT) against the sections
+
+/// File offset of the section record of `name` (inside its LC_SEGMENT_64), found with goblin.
+fn section_record(data: &[u8], name: &str) -> usize {
+    let m = MachO::parse(data, 0).unwrap();
+    for lc in &m.load_commands {
+        if let CommandVariant::Segment64(seg) = &lc.command {
+            for k in 0..seg.nsects as usize {
+                let rec = lc.offset + 72 + k * 80;
+                let sname = &data[rec..rec + 16];
+                if sname.split(|&b| b == 0).next() == Some(name.as_bytes()) {
+                    return rec;
+                }
+            }
+        }
+    }
+    panic!("no section record {name}");
+}
+
+/// File offset of the load command `cmd`.
+fn load_command(data: &[u8], cmd: u32) -> usize {
+    let m = MachO::parse(data, 0).unwrap();
+    m.load_commands.iter().find(|lc| lc.command.cmd() == cmd).map(|lc| lc.offset).unwrap()
+}
+
+#[test]
+fn lying_section_and_linkedit_offsets_are_refused() {
+    let orig = std::fs::read(&arm64_fixture().bin).unwrap();
+    let fie = section_record(&orig, "__llgo_fie");
+
+    // The entry section's offset moved by one record, its address unchanged: dyld maps other
+    // bytes at the section's address than the ones the rewrite would read and write.
+    let mut d = orig.clone();
+    let off = u32le(&d, fie + 48) + 16;
+    d[fie + 48..fie + 52].copy_from_slice(&off.to_le_bytes());
+    expect_refused("fie-offset", d, "and LC_SEGMENT_64 __DATA");
+
+    // Its address outside its segment's memory.
+    let mut d = orig.clone();
+    d[fie + 32..fie + 40].copy_from_slice(&0x7000_0000u64.to_le_bytes());
+    expect_refused("fie-addr", d, "outside the segment's memory");
+
+    // The string table and the chained fixups named outside __LINKEDIT (inside __TEXT).
+    let mut d = orig.clone();
+    let symtab = load_command(&d, goblin::mach::load_command::LC_SYMTAB);
+    d[symtab + 16..symtab + 20].copy_from_slice(&0x100u32.to_le_bytes()); // stroff
+    expect_refused("stroff", d, "LC_SYMTAB");
+    let mut d = orig.clone();
+    let chained = load_command(&d, goblin::mach::load_command::LC_DYLD_CHAINED_FIXUPS);
+    d[chained + 8..chained + 12].copy_from_slice(&0x100u32.to_le_bytes()); // dataoff
+    let t = {
+        let path = copy_to(&arm64_fixture().bin, "chained-outside");
+        std::fs::write(&path, &d).unwrap();
+        let r = rewrite(&path);
+        assert_eq!(std::fs::read(&path).unwrap(), d, "file touched");
+        text(&r)
+    };
+    assert!(t.contains("LC_DYLD_CHAINED_FIXUPS") && t.contains("outside __LINKEDIT"), "{t}");
+}
