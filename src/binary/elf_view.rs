@@ -259,8 +259,9 @@ pub fn check<'data>(
     let Ok(symtab) = sections.symbols(LE, data, elf::SHT_SYMTAB) else {
         return Ok(()); // a damaged symbol table is reported where the symbols are read
     };
-    for u in bounded {
-        let (start, stop) = boundary_symbols(&symtab, u.name);
+    let names: Vec<&[u8]> = bounded.iter().map(|u| u.name).collect();
+    let found = boundary_symbols(&symtab, &names);
+    for (u, (start, stop)) in bounded.into_iter().zip(found) {
         let name = String::from_utf8_lossy(u.name);
         let (addr, size) = (u.header.sh_addr(LE), u.header.sh_size(LE));
         let end = addr.saturating_add(size);
@@ -289,27 +290,32 @@ pub fn check<'data>(
     Ok(())
 }
 
-/// `(__start_<name>, __stop_<name>)` among the defined symbols of `symtab`.
+/// `(__start_<name>, __stop_<name>)` for each of `names`, among the defined symbols of
+/// `symtab`, in one pass. Linker-defined boundary symbols have size 0; only those are named
+/// (100k+ sized function and object symbols are passed over without measuring their names).
 fn boundary_symbols<'data>(
     symtab: &object::read::elf::SymbolTable<'data, Header, &'data [u8]>,
-    name: &[u8],
-) -> (Option<u64>, Option<u64>) {
-    let (mut start, mut stop) = (None, None);
+    names: &[&[u8]],
+) -> Vec<(Option<u64>, Option<u64>)> {
+    let mut out = vec![(None, None); names.len()];
     for sym in symtab.iter() {
-        if sym.is_undefined(LE) {
+        if sym.is_undefined(LE) || sym.st_size(LE) != 0 {
             continue;
         }
         let Ok(n) = symtab.symbol_name(LE, sym) else { continue };
-        let slot = match n.strip_prefix(b"__start_") {
-            Some(rest) if rest == name => &mut start,
-            _ => match n.strip_prefix(b"__stop_") {
-                Some(rest) if rest == name => &mut stop,
-                _ => continue,
-            },
+        let (rest, is_start) = match (n.strip_prefix(b"__start_"), n.strip_prefix(b"__stop_")) {
+            (Some(rest), _) => (rest, true),
+            (_, Some(rest)) => (rest, false),
+            _ => continue,
         };
-        slot.get_or_insert(sym.st_value(LE));
+        for (name, slot) in names.iter().zip(out.iter_mut()) {
+            if rest == *name {
+                let slot = if is_start { &mut slot.0 } else { &mut slot.1 };
+                slot.get_or_insert(sym.st_value(LE));
+            }
+        }
     }
-    (start, stop)
+    out
 }
 
 /// Where the runtime finds section `name` from the loader's view alone: `__start_<name>` up to
@@ -325,7 +331,7 @@ pub fn runtime_range(data: &[u8], name: &[u8]) -> Result<Option<SectionInfo>> {
     let symtab = sections
         .symbols(LE, data, elf::SHT_SYMTAB)
         .map_err(|e| malformed!("ELF symbol table: {e}"))?;
-    let (Some(start), Some(stop)) = boundary_symbols(&symtab, name) else {
+    let Some(&(Some(start), Some(stop))) = boundary_symbols(&symtab, &[name]).first() else {
         return Ok(None);
     };
     let label = String::from_utf8_lossy(name);
