@@ -148,9 +148,9 @@ fn mutate(sample: &Sample, seed: u64) -> (Vec<u8>, String) {
         if n < 8 {
             continue;
         }
-        match rng.below(6) {
+        match rng.below(11) {
             // Byte flips.
-            0 | 1 => {
+            0..=2 => {
                 for _ in 0..1 + rng.below(4) {
                     let at = off + rng.below(n);
                     d[at] ^= 1 << rng.below(8);
@@ -158,7 +158,7 @@ fn mutate(sample: &Sample, seed: u64) -> (Vec<u8>, String) {
                 what.push(format!("flips in {name}"));
             }
             // Word smashes, aligned as header fields are.
-            2 | 3 => {
+            3..=6 => {
                 let w = [2usize, 4, 8][rng.below(3)];
                 let at = off + rng.below(n / w) * w;
                 if at + w <= len {
@@ -170,7 +170,7 @@ fn mutate(sample: &Sample, seed: u64) -> (Vec<u8>, String) {
                 }
             }
             // One 8-byte field copied onto another of the same region.
-            4 => {
+            7..=9 => {
                 let a = off + rng.below(n / 8) * 8;
                 let b = off + rng.below(n / 8) * 8;
                 if a + 8 <= len && b + 8 <= len {
@@ -179,7 +179,8 @@ fn mutate(sample: &Sample, seed: u64) -> (Vec<u8>, String) {
                     what.push(format!("word {a:#x} copied to {b:#x} in {name}"));
                 }
             }
-            // Truncation inside the region.
+            // Truncation inside the region (rarer: with the section headers at the end of the
+            // file, most truncations are refused by the first parse).
             _ => {
                 let at = off + rng.below(n);
                 d.truncate(at.min(d.len()));
@@ -205,6 +206,9 @@ fn seeded_mutants_of_real_llgo_executables() {
     };
     let (mut rewritten, mut refused, mut skipped) = (0, 0, 0);
     let mut failures = Vec::new();
+    // Rewritten outputs whose dynamic relocations write into the entry section: issue 10's
+    // checks (not this test's), listed so they are not lost.
+    let mut issue10 = Vec::new();
     let mut refusals: std::collections::BTreeMap<String, usize> = Default::default();
     for i in 0..n {
         let sample = &samples[i as usize % samples.len()];
@@ -224,6 +228,10 @@ fn seeded_mutants_of_real_llgo_executables() {
                     .and_then(|()| indep::check_output(&mutant, &after));
                 if let Err(e) = verdict {
                     failures.push(format!("{tag}: rewritten, but {e}"));
+                }
+                if let Some(n) = relocations_into_entry(&after) {
+                    issue10
+                        .push(format!("{tag}: {n} dynamic relocations target the entry section"));
                 }
             }
             Outcome::Failed(e) => {
@@ -251,6 +259,28 @@ fn seeded_mutants_of_real_llgo_executables() {
     for (k, v) in refusals.iter().filter(|(_, &v)| v >= 20) {
         eprintln!("  {v:5} refused: {k}...");
     }
+    for line in &issue10 {
+        eprintln!("  issue 10: {line}");
+    }
     assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
     assert!(rewritten > 0, "no mutant was rewritten: the test checks nothing");
+}
+
+/// How many dynamic relocations (RELA, REL, PLT) of a rewritten ELF output write into its
+/// entry section, by goblin; `None` when there are none (or goblin cannot tell).
+fn relocations_into_entry(data: &[u8]) -> Option<usize> {
+    let e = Elf::parse(data).ok()?;
+    let s = e
+        .section_headers
+        .iter()
+        .find(|s| e.shdr_strtab.get_at(s.sh_name) == Some("llgo_funcinfo_entry"))?;
+    let range = s.sh_addr..s.sh_addr.saturating_add(s.sh_size);
+    let n = e
+        .dynrelas
+        .iter()
+        .chain(e.dynrels.iter())
+        .chain(e.pltrelocs.iter())
+        .filter(|r| range.contains(&r.r_offset))
+        .count();
+    (n > 0).then_some(n)
 }
