@@ -245,3 +245,26 @@ fn text_in_a_segment_that_is_not_executable_is_refused() {
     d[flags] &= !1; // PF_X
     refused(&dir, "text-not-executable", &d, &["section header", ".text", "PT_LOAD", "no PF_X"]);
 }
+
+/// Fuzzing finding (elf target): `__llgo_funcinfo_symbol_index` moved to an address no
+/// `PT_LOAD` backs, the meta record intact. The rewrite read the index through the meta record;
+/// `verify`, reading it by name once the meta rows were gone, called the output damaged. The
+/// two must agree before anything is written.
+#[test]
+fn index_symbol_that_disagrees_with_the_meta_record_is_refused() {
+    let (dir, orig) = fixture("hostile_index_symbol");
+    let e = Elf::parse(&orig).unwrap();
+    let symtab = e
+        .section_headers
+        .iter()
+        .find(|s| s.sh_type == goblin::elf::section_header::SHT_SYMTAB)
+        .unwrap();
+    for name in ["__llgo_funcinfo_symbol_index", "__llgo_funcinfo_symbol_index_count"] {
+        let k = e.syms.iter().position(|s| e.strtab.get_at(s.st_name) == Some(name)).unwrap();
+        let mut d = orig.clone();
+        let at = symtab.sh_offset as usize + k * 24 + 8;
+        let v = u64::from_le_bytes(d[at..at + 8].try_into().unwrap());
+        put(&mut d, at, v + 0x10_0000);
+        refused(&dir, name, &d, &["meta record row", &format!("symbol {name} "), "disagree"]);
+    }
+}

@@ -129,6 +129,21 @@ pub fn symbol_index(image: &dyn Image<'_>) -> Result<Option<(SymbolIndex, IndexS
         }
     };
     let (ptr_global, count_global) = targets;
+    if source == IndexSource::Meta {
+        // The symbols, when the link kept them, name the same globals: a file where they
+        // disagree is refused here rather than verified later through the other one.
+        for (row, name, at) in
+            [(1, INDEX_SYMBOL, ptr_global), (2, INDEX_COUNT_SYMBOL, count_global)]
+        {
+            if let Some(by_name) = image.symbol_address(name).filter(|&a| a != at) {
+                return Err(malformed!(
+                    "meta record row {row} ({at:#x}) and symbol {} ({by_name:#x}) disagree \
+                     about where the symbol index lies",
+                    String::from_utf8_lossy(name)
+                ));
+            }
+        }
+    }
     let ptr_off = image
         .addr_to_offset(ptr_global, 8)
         .ok_or_else(|| malformed!("symbol index pointer at {ptr_global:#x} is not file-backed"))?;

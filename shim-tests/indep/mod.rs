@@ -21,7 +21,6 @@ use goblin::container::{Container, Ctx};
 use goblin::elf::program_header::{ProgramHeader, PF_X, PT_LOAD};
 use goblin::elf::section_header::{SectionHeader, SHT_SYMTAB};
 use goblin::elf::sym::{Symtab, STT_FUNC, STT_GNU_IFUNC};
-use goblin::strtab::Strtab;
 
 pub const MAGIC_TABLE: u64 = 0x3142_5446_4F47_4C4C; // "LLGOFTB1"
 pub const MAGIC_REDIRECT: u64 = 0x3242_5446_4F47_4C4C; // "LLGOFTB2"
@@ -57,7 +56,8 @@ pub struct ElfView<'a> {
     data: &'a [u8],
     loads: Vec<ProgramHeader>,
     sections: Vec<SectionHeader>,
-    shstrtab: Option<Strtab<'a>>,
+    /// Raw bytes of the section name table (goblin's Strtab refuses non-UTF-8 tables).
+    shstrtab: Option<&'a [u8]>,
     symbols: Vec<(String, u64, u8)>,
 }
 
@@ -74,7 +74,7 @@ impl<'a> ElfView<'a> {
                 .unwrap_or_default();
         let shstrtab = sections
             .get(header.e_shstrndx as usize)
-            .and_then(|s| Strtab::parse(data, s.sh_offset as usize, s.sh_size as usize, 0).ok());
+            .and_then(|s| data.get(s.sh_offset as usize..)?.get(..s.sh_size as usize));
         let mut symbols = Vec::new();
         if let Some(st) = sections.iter().find(|s| s.sh_type == SHT_SYMTAB) {
             let count = (st.sh_size / 24) as usize;
@@ -106,8 +106,11 @@ impl<'a> ElfView<'a> {
     }
 
     fn section_header(&self, name: &str) -> Option<&SectionHeader> {
-        let strtab = self.shstrtab.as_ref()?;
-        self.sections.iter().find(|s| strtab.get_at(s.sh_name) == Some(name))
+        let strtab = self.shstrtab?;
+        self.sections.iter().find(|s| {
+            let raw = strtab.get(s.sh_name..).unwrap_or(&[]);
+            raw.split(|&b| b == 0).next() == Some(name.as_bytes())
+        })
     }
 
     /// `[addr, addr + size)` through the `PT_LOAD`s: the file bytes the loader maps there
