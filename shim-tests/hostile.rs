@@ -268,3 +268,31 @@ fn index_symbol_that_disagrees_with_the_meta_record_is_refused() {
         refused(&dir, name, &d, &["meta record row", &format!("symbol {name} "), "disagree"]);
     }
 }
+
+/// The symbol index count placed inside the entry section (the meta record's row 2 and the
+/// symbol agree): the rewrite would overwrite the very count it read, and `verify` would read
+/// table bytes as the count. Refused before anything is written. (The Mach-O form, an entry
+/// section grown over `__data`, is a fuzzing finding; see shim-tests/macho.rs.)
+#[test]
+fn index_inside_the_written_sections_is_refused() {
+    let (dir, orig) = fixture("hostile_index_inside");
+    let (addr, off, size) = section(&orig, "llgo_funcinfo_entry");
+    let u64_at = |d: &[u8], o: usize| u64::from_le_bytes(d[o..o + 8].try_into().unwrap());
+    let meta = (off as usize..(off + size) as usize)
+        .step_by(16)
+        .find(|&o| u64_at(&orig, o) == 0 && u64_at(&orig, o + 8) == 0x3154_454D_4F47_4C4C)
+        .expect("meta record");
+    let e = Elf::parse(&orig).unwrap();
+    let symtab = e
+        .section_headers
+        .iter()
+        .find(|s| s.sh_type == goblin::elf::section_header::SHT_SYMTAB)
+        .unwrap();
+    let name = "__llgo_funcinfo_symbol_index_count";
+    let k = e.syms.iter().position(|s| e.strtab.get_at(s.st_name) == Some(name)).unwrap();
+    let mut d = orig.clone();
+    let inside = addr + 8; // the id word of row 0: non-zero, so the count is plausible
+    put(&mut d, meta + 32, inside);
+    put(&mut d, symtab.sh_offset as usize + k * 24 + 8, inside);
+    refused(&dir, "count-inside-entry", &d, &["symbol index count", "inside the entry section"]);
+}

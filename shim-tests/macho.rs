@@ -953,3 +953,21 @@ fn lying_section_and_linkedit_offsets_are_refused() {
     };
     assert!(t.contains("LC_DYLD_CHAINED_FIXUPS") && t.contains("outside __LINKEDIT"), "{t}");
 }
+
+/// Fuzzing finding (macho target): `__llgo_fie` grown over `__data`, which holds the index
+/// globals. The rewrite zeroed them along with the rest of the section and `verify` then found
+/// the index gone. Sections that share bytes are refused before anything is read.
+#[test]
+fn entry_section_grown_over_its_neighbour_is_refused() {
+    let orig = std::fs::read(&arm64_fixture().bin).unwrap();
+    let fie = section_record(&orig, "__llgo_fie");
+    let m = MachO::parse(&orig, 0).unwrap();
+    let (addr, size, _) = goblin_section(&m, "__llgo_fie");
+    let (data_addr, data_size, _) = goblin_section(&m, "__data");
+    assert!(data_addr > addr, "fixture: __data after __llgo_fie");
+    let grown = data_addr + data_size - addr;
+    assert!(grown > size);
+    let mut d = orig.clone();
+    d[fie + 40..fie + 48].copy_from_slice(&grown.to_le_bytes());
+    expect_refused("fie-over-data", d, "overlap in");
+}

@@ -129,16 +129,34 @@ pub fn symbol_index(image: &dyn Image<'_>) -> Result<Option<(SymbolIndex, IndexS
         }
     };
     let (ptr_global, count_global) = targets;
+    // The rewrite overwrites both LLGo sections: an index read from inside them would not be
+    // there any more for `verify` (nor for a second look).
+    let s = image.sections();
+    let inside_sections = |what: &str, off: u64, len: u64| -> Result<()> {
+        for (name, sect) in [("the entry section", s.entry), ("the stub section", s.stub)] {
+            if off < sect.offset.saturating_add(sect.size) && sect.offset < off.saturating_add(len)
+            {
+                return Err(malformed!(
+                    "{what} at file offset {off:#x} (+{len:#x}) lies inside {name} (file offset \
+                     {:#x}, {:#x} bytes), which the rewrite overwrites",
+                    sect.offset,
+                    sect.size
+                ));
+            }
+        }
+        Ok(())
+    };
     if source == IndexSource::Meta {
         // The symbols, when the link kept them, name the same globals: a file where they
         // disagree is refused here rather than verified later through the other one.
-        for (row, name, at) in
-            [(1, INDEX_SYMBOL, ptr_global), (2, INDEX_COUNT_SYMBOL, count_global)]
-        {
+        for (row, what, name, at) in [
+            (1, "symbol index pointer", INDEX_SYMBOL, ptr_global),
+            (2, "symbol index count", INDEX_COUNT_SYMBOL, count_global),
+        ] {
             if let Some(by_name) = image.symbol_address(name).filter(|&a| a != at) {
                 return Err(malformed!(
-                    "meta record row {row} ({at:#x}) and symbol {} ({by_name:#x}) disagree \
-                     about where the symbol index lies",
+                    "meta record row {row} (the {what}, {at:#x}) and symbol {} ({by_name:#x}) \
+                     disagree about where the symbol index lies",
                     String::from_utf8_lossy(name)
                 ));
             }
@@ -153,6 +171,8 @@ pub fn symbol_index(image: &dyn Image<'_>) -> Result<Option<(SymbolIndex, IndexS
     let count_off = image
         .addr_to_offset(count_global, 8)
         .ok_or_else(|| malformed!("symbol index count at {count_global:#x} is not file-backed"))?;
+    inside_sections("symbol index pointer", ptr_off, 8)?;
+    inside_sections("symbol index count", count_off, 8)?;
     let count = bytes::u64_le(image.data(), count_off, "symbol index count")?;
     if !(1..=MAX_INDEX_COUNT).contains(&count) {
         return Err(malformed!(
@@ -163,6 +183,7 @@ pub fn symbol_index(image: &dyn Image<'_>) -> Result<Option<(SymbolIndex, IndexS
     let array_off = image.addr_to_offset(array, len).ok_or_else(|| {
         malformed!("symbol index array at {array:#x} ({count} entries) lies outside the file")
     })?;
+    inside_sections("symbol index array", array_off, len)?;
     let entries =
         disk::read_slice::<IndexEntry>(image.data(), array_off, count, "symbol index array")?
             .iter()

@@ -259,7 +259,8 @@ fn changed_inside(orig: &[u8], out: &[u8], ranges: &[(usize, usize)]) -> Res<()>
 /// sections, the segment(s) holding them and `__LINKEDIT`; each section must lie in its
 /// segment's file range.
 fn macho_allowed(orig: &[u8], base: usize) -> Res<Vec<(usize, usize)>> {
-    let m = goblin::mach::MachO::parse(orig, base).map_err(|e| format!("goblin Mach-O: {e}"))?;
+    let m =
+        goblin::mach::MachO::parse_lossy(orig, base).map_err(|e| format!("goblin Mach-O: {e}"))?;
     let mut out = Vec::new();
     for seg in m.segments.iter() {
         let segname = seg.name().unwrap_or("");
@@ -269,7 +270,8 @@ fn macho_allowed(orig: &[u8], base: usize) -> Res<Vec<(usize, usize)>> {
         }
         for (s, _) in seg.sections().map_err(|e| format!("sections: {e}"))? {
             let name = s.name().unwrap_or("");
-            if name == "__llgo_fie" || name == "__llgo_stub" {
+            // A section without bytes is neither read nor written.
+            if (name == "__llgo_fie" || name == "__llgo_stub") && s.size > 0 {
                 let (so, ss) = (s.offset as usize, s.size as usize);
                 if so < fo || so.saturating_add(ss) > fo.saturating_add(fs) {
                     return Err(format!("section {name} outside its segment {segname}"));
@@ -283,7 +285,8 @@ fn macho_allowed(orig: &[u8], base: usize) -> Res<Vec<(usize, usize)>> {
 
 /// The entry section of the Mach-O image at `base` of `out` starts with a table or redirect.
 fn macho_table(out: &[u8], base: usize) -> Res<()> {
-    let m = goblin::mach::MachO::parse(out, base).map_err(|e| format!("output Mach-O: {e}"))?;
+    let m =
+        goblin::mach::MachO::parse_lossy(out, base).map_err(|e| format!("output Mach-O: {e}"))?;
     for seg in m.segments.iter() {
         for (s, _) in seg.sections().map_err(|e| format!("sections: {e}"))? {
             if s.name().unwrap_or("") == "__llgo_fie" {

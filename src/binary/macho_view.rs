@@ -9,7 +9,8 @@
 //!   `filesize <= vmsize`, and no two segments share file bytes;
 //! - every section with file bytes lies inside its segment's file range and memory range, at
 //!   the same distance from the segment's start in both (so a section read at its `offset` holds
-//!   the bytes dyld maps at its `addr`); a zero-fill section lies inside the memory range;
+//!   the bytes dyld maps at its `addr`); a zero-fill section lies inside the memory range; no
+//!   two sections share bytes in the file or in memory;
 //! - every offset a `__LINKEDIT` load command names (`LC_SYMTAB`, `LC_DYSYMTAB`'s tables, every
 //!   `linkedit_data_command`: chained fixups, exports trie, function starts, data in code, code
 //!   signature, ...) lies inside the file and inside `__LINKEDIT`'s file range.
@@ -68,6 +69,9 @@ pub fn check(data: &[u8]) -> Result<()> {
     let mut commands =
         header.load_commands(LE, data, 0).map_err(|e| malformed!("Mach-O load commands: {e}"))?;
     let mut segs: Vec<Seg> = Vec::new();
+    // (name, start, end) of every section with bytes: in the file and in memory.
+    let mut file_ranges: Vec<(String, u64, u64)> = Vec::new();
+    let mut memory_ranges: Vec<(String, u64, u64)> = Vec::new();
     // (command name, its file offset, what it names, offset, size)
     let mut linkedit: Vec<(&'static str, u64, &'static str, u64, u64)> = Vec::new();
     while let Some(cmd) = commands.next().map_err(|e| malformed!("Mach-O load command: {e}"))? {
@@ -119,6 +123,8 @@ pub fn check(data: &[u8]) -> Result<()> {
                          section lies outside the segment's memory"
                     ));
                 }
+                // addr + size: in_vm checked it against vmaddr + vmsize, which does not overflow.
+                memory_ranges.push((sname.clone(), addr, addr + size));
                 let kind = sect.flags(LE).typ();
                 if matches!(
                     kind,
@@ -136,6 +142,7 @@ pub fn check(data: &[u8]) -> Result<()> {
                          section's bytes lie outside the segment's file range"
                     ));
                 }
+                file_ranges.push((sname.clone(), offset, offset + size));
                 // Both differences exist: checked above.
                 if offset - s.fileoff != addr - s.vmaddr {
                     return Err(malformed!(
@@ -212,6 +219,27 @@ pub fn check(data: &[u8]) -> Result<()> {
                     a.describe(),
                     b.describe()
                 ));
+            }
+        }
+    }
+
+    // No two sections share bytes, in the file or in memory: writing one would overwrite the
+    // other (an entry section grown over the index globals in __data).
+    for (ranges, place) in [(&mut file_ranges, "the file"), (&mut memory_ranges, "memory")] {
+        ranges.sort_by_key(|r| r.1);
+        for pair in ranges.windows(2) {
+            if let [a, b] = pair {
+                if b.1 < a.2 {
+                    return Err(malformed!(
+                        "{} ({:#x}..{:#x}) and {} ({:#x}..{:#x}) overlap in {place}",
+                        a.0,
+                        a.1,
+                        a.2,
+                        b.0,
+                        b.1,
+                        b.2
+                    ));
+                }
             }
         }
     }
