@@ -331,11 +331,11 @@ pub fn check_output(orig: &[u8], out: &[u8]) -> Res<()> {
             }
             for (base, size) in bases {
                 let slice = out.get(base..base.saturating_add(size)).ok_or("fat slice")?;
-                if slice.get(..4) == Some(&[0xcf, 0xfa, 0xed, 0xfe]) {
-                    // A slice without LLGo sections is left alone; one with them is rewritten.
-                    if macho_allowed(slice, 0).is_ok_and(|a| a.len() > 1) {
-                        macho_table(slice, 0)?;
-                    }
+                let before = orig.get(base..base.saturating_add(size));
+                // A slice left as it was (not ours: another CPU type, nothing to write) is
+                // fine; a changed one must hold a table.
+                if before != Some(slice) {
+                    macho_table(slice, 0)?;
                 }
             }
             Ok(())
