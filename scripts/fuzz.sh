@@ -27,12 +27,17 @@ for t in "${targets[@]}"; do
     [ -d "shim-tests/fuzz-corpus/$t" ] && seeds+=("shim-tests/fuzz-corpus/$t")
     IFS=: read -r -a extra <<<"${FUZZ_SEEDS:-}"
     for d in "${extra[@]}"; do [ -n "$d" ] && [ -d "$d/$t" ] && seeds+=("$d/$t"); done
-    log="fuzz/logs/$t.log"
+    log="fuzz/logs/$t.log"; [ -e "$log" ] && mv "$log" "$log.$(date +%s)"
+    # Executables need room (real LLGo programs are 2-3 MB); command lines do not, and large
+    # ones only slow the campaign down.
+    max_len=4194304
+    [ "$t" = args ] && max_len=65536
     # -s none: no sanitizer (safe Rust; debug assertions and overflow checks stay on).
+    [ "$t" = args ] && find "fuzz/corpus/$t" -type f -size +64k -delete
     cargo +nightly fuzz run -s none "$t" "${seeds[@]}" -- \
         -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 \
         -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=64 \
-        -max_len=4194304 -len_control=0 \
+        -max_len="$max_len" -len_control=0 \
         -artifact_prefix="fuzz/artifacts/$t/" >"$log" 2>&1 || echo "$t: finding (see $log)"
     # -fork=1: one child at a time (one core), a finding does not end the campaign; the parent's
     # last "#EXECS: cov: EDGES ..." line has the totals.

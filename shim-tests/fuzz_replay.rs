@@ -40,7 +40,8 @@ fn args_property(data: &[u8]) {
             .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))
     };
     let expanded = expand(&args, &mut load);
-    assert!(expanded.len() <= 1 << 20, "expansion is bounded");
+    let bytes: usize = expanded.iter().map(|a| a.len()).sum();
+    assert!(bytes <= (32 << 20) + data.len(), "expansion is bounded: {bytes} bytes");
     let _ = tokenize_gnu(data);
     let _ = looks_darwin(&expanded);
     for syntax in [

@@ -24,6 +24,10 @@ use std::path::PathBuf;
 const MAX_DEPTH: usize = 64;
 /// Total expansions per command line: a bound on the work, whatever the files contain.
 const MAX_EXPANSIONS: usize = 4096;
+/// Total bytes of response-file contents expanded per command line. Without it one large file
+/// named 4,096 times expands to 4,096 copies (fuzzing finding: a 64 KiB file gave 256 MiB of
+/// arguments); a real link's response files are far smaller.
+const MAX_EXPANDED_BYTES: usize = 32 << 20;
 
 /// Expands every `@file` of `args`, reading files through `load` (given the path as written).
 pub fn expand(
@@ -31,7 +35,7 @@ pub fn expand(
     load: &mut dyn FnMut(&Path) -> io::Result<Vec<u8>>,
 ) -> Vec<OsString> {
     let mut out = Vec::with_capacity(args.len());
-    let mut budget = MAX_EXPANSIONS;
+    let mut budget = Budget { expansions: MAX_EXPANSIONS, bytes: MAX_EXPANDED_BYTES };
     let mut stack: Vec<PathBuf> = Vec::new();
     for arg in args {
         expand_one(arg.clone(), load, &mut stack, &mut budget, &mut out);
@@ -44,11 +48,17 @@ pub fn load_from_disk(path: &Path) -> io::Result<Vec<u8>> {
     std::fs::read(path)
 }
 
+/// What is left to expand.
+struct Budget {
+    expansions: usize,
+    bytes: usize,
+}
+
 fn expand_one(
     arg: OsString,
     load: &mut dyn FnMut(&Path) -> io::Result<Vec<u8>>,
     stack: &mut Vec<PathBuf>,
-    budget: &mut usize,
+    budget: &mut Budget,
     out: &mut Vec<OsString>,
 ) {
     let bytes = arg.as_bytes();
@@ -60,15 +70,21 @@ fn expand_one(
         }
     };
     let path = PathBuf::from(std::ffi::OsStr::from_bytes(name));
-    if *budget == 0 || stack.len() >= MAX_DEPTH || stack.contains(&path) {
+    if budget.expansions == 0 || stack.len() >= MAX_DEPTH || stack.contains(&path) {
         out.push(arg);
         return;
     }
-    *budget -= 1;
+    budget.expansions -= 1;
     let Ok(contents) = load(&path) else {
         out.push(arg);
         return;
     };
+    // Past the byte budget the argument stays literal, like past the expansion budget.
+    let Some(left) = budget.bytes.checked_sub(contents.len()) else {
+        out.push(arg);
+        return;
+    };
+    budget.bytes = left;
     stack.push(path);
     for token in tokenize_gnu(&contents) {
         expand_one(OsString::from_vec(token), load, stack, budget, out);
@@ -188,5 +204,17 @@ mod tests {
             names.iter().zip(&bodies).map(|(n, b)| (n.as_str(), b.as_str())).collect();
         let out = run(&files, &["@f0"]);
         assert!(out.len() < 3 * MAX_EXPANSIONS, "{}", out.len());
+    }
+
+    #[test]
+    fn expanded_bytes_are_bounded() {
+        // Fuzzing finding (args target): one 1 MiB file named 4,096 times.
+        let big = "x ".repeat(1 << 19);
+        let refs = "@big ".repeat(MAX_EXPANSIONS);
+        let out = run(&[("big", &big), ("refs", &refs)], &["@refs"]);
+        let bytes: usize = out.iter().map(|a| a.len()).sum();
+        assert!(bytes <= MAX_EXPANDED_BYTES / 2 + 5 * MAX_EXPANSIONS, "{bytes} bytes of arguments");
+        // What did not fit stays literal.
+        assert_eq!(out.last().map(String::as_str), Some("@big"));
     }
 }
