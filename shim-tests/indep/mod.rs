@@ -170,6 +170,26 @@ fn check_elf(orig: &[u8], out: &[u8]) -> Res<()> {
     if orig.len() == out.len() {
         let allowed: Vec<Mapped> = [Some(entry0), stub0].into_iter().flatten().collect();
         changed_inside(orig, out, &allowed.iter().map(|m| (m.offset, m.len)).collect::<Vec<_>>())?;
+    } else {
+        // A relaid (compacted) output: before the entry section only the ELF header and the
+        // program headers may change, and the symbol and string tables move unchanged.
+        let header = goblin::elf::Elf::parse_header(orig).map_err(|e| format!("header: {e}"))?;
+        let phdrs =
+            (header.e_phoff as usize, header.e_phnum as usize * header.e_phentsize as usize);
+        let prefix = entry0.offset.min(out.len());
+        changed_inside(&orig[..prefix], &out[..prefix], &[(0, 64), phdrs])?;
+        for name in [".symtab", ".strtab"] {
+            let (Some(a), Some(b)) = (before.section_header(name), after.section_header(name))
+            else {
+                continue;
+            };
+            let bytes = |d: &'_ [u8], s: &SectionHeader| -> Option<Vec<u8>> {
+                Some(d.get(s.sh_offset as usize..)?.get(..s.sh_size as usize)?.to_vec())
+            };
+            if bytes(orig, a) != bytes(out, b) {
+                return Err(format!("{name} changed in the relaid output"));
+            }
+        }
     }
     let entry = after.runtime_section(ENTRY).ok_or("output: entry section not mapped")?;
     let entry_bytes = &out[entry.offset..entry.offset + entry.len];
