@@ -311,18 +311,22 @@ fn at_vaddr<'a>(data: &'a [u8], elf: &goblin::elf::Elf, addr: u64, len: usize) -
     &data[off..off + len]
 }
 
-/// The table rows of an unrewritten generation-1 executable, computed from FORMAT.md 1 and 2
-/// with goblin and this file's own FNV (none of llgo-ld's code): owner test against the text
-/// symbols, funcIndex from the symbol index the meta record points at, one row per owner
-/// start address, first record in file order wins.
+/// The table rows of an unrewritten executable, computed from FORMAT.md 1 and 2 with goblin
+/// and this file's own FNV (none of llgo-ld's code): owner test against the text symbols,
+/// funcIndex from the symbol index the meta record points at, one row per owner start address,
+/// first record in file order wins (entry section, then the stub section if there is one:
+/// generation 2 has none).
 fn independent_rows(exe: &Path) -> Vec<(u64, u32)> {
     let data = std::fs::read(exe).unwrap();
     let elf = goblin::elf::Elf::parse(&data).expect("goblin parses the executable");
-    let facts = read_elf(exe);
+    let bytes = |name: &str| -> &[u8] {
+        section(&data, name).map_or(&[][..], |s| &data[s.offset..s.offset + s.size])
+    };
     let rows16 = |b: &[u8]| -> Vec<(u64, u64)> {
         b.chunks_exact(16).map(|r| (u64_at(r, 0), u64_at(r, 8))).collect()
     };
-    let entry = rows16(&facts.entry.bytes);
+    let entry = rows16(bytes(ENTRY));
+    let stub = rows16(bytes("llgo_funcinfo_stubsite"));
     let meta = entry
         .iter()
         .position(|&(pc, id)| pc == 0 && id == 0x3154_454D_4F47_4C4C)
@@ -332,23 +336,49 @@ fn independent_rows(exe: &Path) -> Vec<(u64, u32)> {
     let array = at_vaddr(&data, &elf, index_at, 16 * count);
     let index: BTreeMap<u64, u32> =
         array.chunks_exact(16).map(|e| (u64_at(e, 0), u32_at(e, 8))).collect();
+
+    // Text symbols by address; an alias set's extent is its largest size, else up to the next.
+    let text = must_section(&data, ".text", "independent_rows");
+    let text_range = text.addr..text.addr + text.size as u64;
+    let mut by_addr: BTreeMap<u64, (u64, Vec<String>)> = BTreeMap::new();
+    for sym in elf.syms.iter() {
+        use goblin::elf::sym::{STT_FUNC, STT_GNU_IFUNC};
+        if !matches!(sym.st_type(), STT_FUNC | STT_GNU_IFUNC) || !text_range.contains(&sym.st_value)
+        {
+            continue;
+        }
+        if let Some(name) = elf.strtab.get_at(sym.st_name) {
+            let set = by_addr.entry(sym.st_value).or_default();
+            set.0 = set.0.max(sym.st_size);
+            set.1.push(name.to_string());
+        }
+    }
+    let starts: Vec<u64> = by_addr.keys().copied().collect();
+    let sets: Vec<(u64, u64, Vec<String>)> = by_addr
+        .into_iter()
+        .enumerate()
+        .map(|(i, (start, (size, names)))| {
+            let next = starts.get(i + 1).copied().unwrap_or(text_range.end);
+            (start, if size == 0 { next } else { start + size }, names)
+        })
+        .collect();
+
     let mut rows: BTreeMap<u64, u32> = BTreeMap::new();
-    for (pc, id) in entry.into_iter().chain(rows16(&facts.stub.bytes)) {
+    for (pc, id) in entry.into_iter().chain(stub) {
         if pc == 0 || id == 0 {
             continue;
         }
-        let i = facts.sets.partition_point(|set| set.start <= pc);
-        let Some(owner) = i.checked_sub(1).map(|i| &facts.sets[i]) else { continue };
-        if pc >= owner.end {
+        let i = sets.partition_point(|set| set.0 <= pc);
+        let Some((start, end, names)) = i.checked_sub(1).map(|i| &sets[i]) else { continue };
+        if pc >= *end {
             continue;
         }
-        let canonical = owner
-            .names
+        let canonical = names
             .iter()
             .any(|n| fnv(n) == id || n.strip_prefix("__llgo_stub.").is_some_and(|t| fnv(t) == id));
         match index.get(&id) {
             Some(&f) if canonical && f != 0 => {
-                rows.entry(owner.start).or_insert(f);
+                rows.entry(*start).or_insert(f);
             }
             _ => {}
         }
@@ -604,6 +634,31 @@ fn gen2_big_thinlto() {
 fn gen2_llgo_finals_pass() {
     for name in ["probe-default", "probe-fulllto", "probe-thinlto"] {
         run_passes_with_prebuilt_table(&sample(GEN2, &format!("{name}.final")));
+    }
+}
+
+/// What the generation-2 comparison expects, checked today on LLGo's own output: the table in
+/// LLGo's final file has exactly the rows FORMAT.md 2 gives for the raw file (computed here),
+/// the find index of 3.1, and the compacted entry section ends at `need`.
+#[test]
+fn gen2_llgo_final_tables_are_format_tables() {
+    let names = [
+        "probe-default",
+        "probe-fulllto",
+        "probe-thinlto",
+        "big-default",
+        "big-fulllto",
+        "big-thinlto",
+    ];
+    for name in names {
+        let raw = sample(GEN2, &format!("{name}.raw"));
+        let fin = std::fs::read(sample(GEN2, &format!("{name}.final"))).unwrap();
+        let entry = must_section(&fin, ENTRY, name);
+        let blob = read_blob(&fin[entry.offset..entry.offset + entry.size], name);
+        let (_, text_end) = alias_addresses(&fin);
+        check_blob_framing(&blob, entry, text_end, name);
+        assert_eq!(entry.size, blob.need, "{name}: sh_size of the compacted section");
+        assert!(blob.rows == independent_rows(&raw), "{name}: LLGo's rows are not FORMAT.md 2's");
     }
 }
 
