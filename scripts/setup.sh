@@ -7,7 +7,8 @@ set -euo pipefail
 packages=(
   clang-19 lld-19 llvm-19 mold qemu-user
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross binutils-aarch64-linux-gnu
-  binutils cmake meson ninja-build hyperfine util-linux python3
+  binutils cmake meson ninja-build hyperfine util-linux python3 xz-utils
+  libgc1 libuv1 libffi8 libatomic1
 )
 
 missing=()
