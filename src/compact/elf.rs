@@ -435,3 +435,172 @@ fn field(header: u64, at: u64) -> Result<u64> {
         .checked_add(at)
         .ok_or_else(|| malformed!("header at file offset {header:#x}: field offset overflows"))
 }
+
+#[cfg(test)]
+#[allow(clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use crate::compact::apply;
+
+    fn put(d: &mut Vec<u8>, at: usize, bytes: &[u8]) {
+        if d.len() < at + bytes.len() {
+            d.resize(at + bytes.len(), 0);
+        }
+        d[at..at + bytes.len()].copy_from_slice(bytes);
+    }
+
+    /// A minimal ELF64 executable, laid out by hand:
+    /// 0x000 header, 0x040 two program headers (carrier PT_LOAD, PT_GNU_STACK), 0x100 .data
+    /// (0x20), 0x120 llgo_funcinfo_entry (0x200, ends at the carrier's file end 0x320), .bss
+    /// NOBITS at 0x320 (align 32), .shstrtab at 0x320, section headers at `shoff`.
+    fn synth(shoff: u64) -> Vec<u8> {
+        let mut d = vec![0u8; 0x320];
+        put(&mut d, 0, b"\x7fELF\x02\x01\x01");
+        put(&mut d, 16, &2u16.to_le_bytes()); // ET_EXEC
+        put(&mut d, 18, &62u16.to_le_bytes()); // x86_64
+        put(&mut d, 20, &1u32.to_le_bytes());
+        put(&mut d, 32, &0x40u64.to_le_bytes()); // e_phoff
+        put(&mut d, 40, &shoff.to_le_bytes());
+        put(&mut d, 52, &64u16.to_le_bytes());
+        put(&mut d, 54, &56u16.to_le_bytes());
+        put(&mut d, 56, &2u16.to_le_bytes());
+        put(&mut d, 58, &64u16.to_le_bytes());
+        put(&mut d, 60, &5u16.to_le_bytes());
+        put(&mut d, 62, &4u16.to_le_bytes()); // shstrndx
+        let phdr = |d: &mut Vec<u8>,
+                    at: usize,
+                    kind: u32,
+                    off: u64,
+                    vaddr: u64,
+                    filesz: u64,
+                    memsz: u64| {
+            put(d, at, &kind.to_le_bytes());
+            put(d, at + 4, &6u32.to_le_bytes());
+            put(d, at + 8, &off.to_le_bytes());
+            put(d, at + 16, &vaddr.to_le_bytes());
+            put(d, at + 24, &vaddr.to_le_bytes());
+            put(d, at + 32, &filesz.to_le_bytes());
+            put(d, at + 40, &memsz.to_le_bytes());
+            put(d, at + 48, &0x1000u64.to_le_bytes());
+        };
+        phdr(&mut d, 0x40, 1, 0x100, 0x1100, 0x220, 0x3a0);
+        phdr(&mut d, 0x78, 0x6474_e551, 0, 0, 0, 0);
+        for i in 0..0x200u64 / 8 {
+            put(&mut d, 0x120 + 8 * i as usize, &(0xaa00 + i).to_le_bytes());
+        }
+        let names = b"\0.data\0llgo_funcinfo_entry\0.bss\0.shstrtab\0";
+        put(&mut d, 0x320, names);
+        let shdr = |d: &mut Vec<u8>,
+                    i: u64,
+                    name: u32,
+                    kind: u32,
+                    flags: u64,
+                    addr: u64,
+                    off: u64,
+                    size: u64,
+                    align: u64| {
+            let at = (shoff + 64 * i) as usize;
+            put(d, at, &name.to_le_bytes());
+            put(d, at + 4, &kind.to_le_bytes());
+            put(d, at + 8, &flags.to_le_bytes());
+            put(d, at + 16, &addr.to_le_bytes());
+            put(d, at + 24, &off.to_le_bytes());
+            put(d, at + 32, &size.to_le_bytes());
+            put(d, at + 48, &align.to_le_bytes());
+        };
+        shdr(&mut d, 0, 0, 0, 0, 0, 0, 0, 0);
+        shdr(&mut d, 1, 1, 1, 3, 0x1100, 0x100, 0x20, 8);
+        shdr(&mut d, 2, 7, 1, 3, 0x1120, 0x120, 0x200, 8);
+        shdr(&mut d, 3, 27, 8, 3, 0x1320, 0x320, 0x80, 32);
+        shdr(&mut d, 4, 32, 3, 0, 0, 0x320, names.len() as u64, 1);
+        d.resize(d.len().max((shoff + 5 * 64) as usize), 0);
+        d
+    }
+
+    const SHOFF: u64 = 0x360;
+
+    fn u64_at(d: &[u8], at: u64) -> u64 {
+        u64::from_le_bytes(d[at as usize..at as usize + 8].try_into().unwrap())
+    }
+
+    #[test]
+    fn synthetic_compaction_by_hand() {
+        let d = synth(SHOFF);
+        let entry = entry_section(&d).unwrap().unwrap();
+        assert_eq!(entry.index, 2);
+        // lastUsed = 0x120 + 0x48 = 0x168; oldEnd = 0x320; cutAlign = 32 (.bss at oldEnd);
+        // removed = align_down(0x1b8, 32) = 0x1a0; cutStart = 0x180.
+        let Decision::Compact(c) = plan(&d, entry, 0x48).unwrap() else { panic!("refused") };
+        assert_eq!(
+            (c.removed, c.cut.clone(), c.new_len),
+            (0x1a0, 0x180..0x320, d.len() as u64 - 0x1a0)
+        );
+        assert_eq!((c.carrier, c.carrier_filesz), (0, 0x80));
+        let out = apply(&d, &c.edits).unwrap();
+        let shoff = SHOFF - 0x1a0;
+        assert_eq!(u64_at(&out, 40), shoff);
+        assert_eq!(u64_at(&out, 0x40 + 32), 0x80, "p_filesz");
+        assert_eq!(u64_at(&out, 0x40 + 40), 0x3a0, "p_memsz unchanged");
+        assert_eq!(u64_at(&out, shoff + 64 * 2 + 32), 0x48, "entry sh_size");
+        assert_eq!(u64_at(&out, shoff + 64 * 2 + 24), 0x120, "entry sh_offset");
+        assert_eq!(u64_at(&out, shoff + 64 * 3 + 24), 0x180, ".bss moves down with the cut");
+        assert_eq!(u64_at(&out, shoff + 64 * 4 + 24), 0x180, ".shstrtab moves down");
+        assert_eq!(u64_at(&out, shoff + 64 + 24), 0x100, ".data untouched");
+        assert_eq!(&out[0x180..0x180 + 5], b"\0.dat");
+        assert_eq!(&out[0xb0..0x180], &d[0xb0..0x180], "bytes before the cut");
+    }
+
+    #[test]
+    fn nothing_to_cut_still_sets_the_size() {
+        let d = synth(SHOFF);
+        let entry = entry_section(&d).unwrap().unwrap();
+        // lastUsed = 0x318: 8 bytes of slack, below the 32-byte cut alignment.
+        let Decision::Compact(c) = plan(&d, entry, 0x1f8).unwrap() else { panic!("refused") };
+        assert_eq!(c.removed, 0);
+        assert_eq!(
+            c.edits,
+            vec![Edit::overwrite(SHOFF + 64 * 2 + 32, 0x1f8u64.to_le_bytes().to_vec())]
+        );
+    }
+
+    #[test]
+    fn section_headers_inside_the_cut_are_an_error() {
+        // The section header table placed inside the entry section's tail.
+        let mut d = synth(0x1c0);
+        d.truncate(0x320 + 42);
+        let entry = entry_section(&d).unwrap().unwrap();
+        let e = plan(&d, entry, 0x48).unwrap_err();
+        assert!(e.message().contains("section header table at file offset 0x1c0"), "{e}");
+    }
+
+    #[test]
+    fn program_headers_after_the_cut_are_a_refusal() {
+        let mut d = synth(SHOFF);
+        let phdrs = d[0x40..0xb0].to_vec();
+        let at = d.len() as u64;
+        d.extend_from_slice(&phdrs);
+        put(&mut d, 32, &at.to_le_bytes());
+        let entry = entry_section(&d).unwrap().unwrap();
+        let Decision::Keep(r) = plan(&d, entry, 0x48).unwrap() else { panic!("compacted") };
+        assert!(r.message().contains("program header table"), "{r}");
+    }
+
+    #[test]
+    fn damaged_bytes_never_panic() {
+        let d = synth(SHOFF);
+        let entry = SectionRef { index: 2 };
+        for i in (0..0x100).chain(SHOFF as usize..d.len()) {
+            for v in [0x00, 0xff, 0x80, 0x01] {
+                let mut m = d.clone();
+                m[i] = v;
+                let _ = plan(&m, entry, 0x48);
+                let _ = entry_section(&m);
+            }
+        }
+        for len in 0..d.len() {
+            let _ = plan(&d[..len], entry, 0x48);
+        }
+        assert!(plan(&d, SectionRef { index: 9 }, 0x48).is_err());
+        assert!(plan(&d, entry, u64::MAX).is_err());
+    }
+}
