@@ -137,7 +137,45 @@ fn corpus_sample(name: &str) {
     let (_, size_now, _) = goblin_section(&out, ENTRY).unwrap();
     assert_eq!(size_now, need);
 
-    let run = Command::new(&exe).env("LLGO_FUNCINFO_DEBUG", "1").output().expect("run the program");
+    run_corpus_program(name, &exe);
+
+    // FORMAT.md asks the rewrite to zero the section past the table; LLGo leaves stale records.
+    // Zeroed, the result differs from LLGo's only there, and runs the same.
+    let mut zeroed = staged.clone();
+    zeroed[(off + need) as usize..(off + raw_size) as usize].fill(0);
+    let Decision::Compact(z) = plan(&zeroed, entry, need).unwrap() else {
+        panic!("{name}: refused once zeroed")
+    };
+    assert_eq!(z, c, "{name}: the plan does not depend on the section's stale bytes");
+    let out = apply(&zeroed, &z.edits).unwrap();
+    assert_eq!(out.len(), fin.len());
+    let ranges = differing_ranges(&out, &fin);
+    let total: usize = ranges.iter().map(|r| r.len()).sum();
+    eprintln!(
+        "{name} (tail zeroed): {total} bytes differ in {} ranges, first {:x?}, last {:x?}; stale tail [{:#x}, {:#x})",
+        ranges.len(),
+        ranges.first(),
+        ranges.last(),
+        stale.start,
+        stale.end
+    );
+    for r in &ranges {
+        assert!(
+            r.start >= stale.start && r.end <= stale.end,
+            "{name}: [{:#x}, {:#x}) differs outside the stale tail",
+            r.start,
+            r.end
+        );
+        assert!(out[r.clone()].iter().all(|&b| b == 0), "{name}: ours is zero there");
+    }
+    let exe = dir.join(format!("{name}.zeroed"));
+    write_executable(&exe, &out);
+    run_corpus_program(name, &exe);
+}
+
+/// Runs a corpus program: it must print `PASS` last and report that it adopted the table.
+fn run_corpus_program(name: &str, exe: &Path) {
+    let run = Command::new(exe).env("LLGO_FUNCINFO_DEBUG", "1").output().expect("run the program");
     let stdout = String::from_utf8_lossy(&run.stdout);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "{name} failed:\n{}", show(&run));
@@ -301,6 +339,9 @@ fn gen2_compacts(toolchain: Toolchain, opt: Opt) {
         .syms
         .iter()
         .any(|s| elf.strtab.get_at(s.st_name).is_some_and(|n| n.starts_with("__llgo_stub."))));
+    let (off, size, _) = goblin_section(&raw, ENTRY).unwrap();
+    let meta = (off + size - 48) as usize;
+    assert_eq!(&raw[meta + 8..meta + 16], b"LLGOMET1", "the meta record is the last three rows");
     let before = run_program(&built.exe, built.arch);
     assert_eq!(before.status.code(), Some(RTCHECK_NO_TABLE), "{}", show(&before));
 
@@ -345,6 +386,11 @@ fn gen2_bfd_compacts() {
 #[test]
 fn gen2_aarch64_lld_compacts() {
     gen2_compacts(Toolchain::Aarch64ClangLld, Opt::O1);
+}
+
+#[test]
+fn gen2_aarch64_bfd_compacts() {
+    gen2_compacts(Toolchain::Aarch64GccBfd, Opt::O1);
 }
 
 /// A writable section after the entry section in its PT_LOAD: no compaction, the table stays in
