@@ -4,6 +4,7 @@
 pub mod binary;
 pub mod cli;
 pub mod codesign;
+pub mod compact;
 pub mod driver;
 pub mod error;
 pub mod extract;

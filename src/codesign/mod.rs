@@ -8,6 +8,7 @@
 //! are. Pure: bytes in, [`Edit`]s out; deterministic.
 
 mod hash;
+pub mod regen;
 
 use object::macho;
 

@@ -1,0 +1,3 @@
+//! Compaction of the entry section's file-backed tail (LLGO-TODAY.md 3).
+
+pub mod macho;
