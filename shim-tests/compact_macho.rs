@@ -208,6 +208,12 @@ fn compact_and_check(fx: &Fx, tag: &str) -> Done {
     let cut_bytes = compact::apply(&tabled, &edits).unwrap();
     assert_eq!(cut_bytes.len() as u64, new_len);
     let out = regen::resign(&cut_bytes).unwrap();
+    // The same result as one edit list against the original (what the one planner applies).
+    if let Some(r) = regen::regenerate(&cut_bytes).unwrap() {
+        assert_eq!(r.new_len, out.len() as u64);
+        let all = compact::compose(&edits, &r.edits).unwrap();
+        assert_eq!(compact::apply(&tabled, &all).unwrap(), out, "{tag}: composed edits");
+    }
 
     let dir = scratch_dir(&format!("compact_macho/{tag}-out"));
     let path = dir.join(fx.bin.file_name().unwrap());
