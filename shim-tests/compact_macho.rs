@@ -508,3 +508,124 @@ fn malformed_inputs_are_refused() {
         let _ = regen::regenerate(&base[..len]);
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// A codesign-shaped signature: several blobs, special slots, an alternate CodeDirectory, the
+// empty CMS wrapper of `codesign -s -`, slack after the SuperBlob. No macOS here, so the shape is
+// built by hand from lld's CodeDirectory; regeneration must keep all of it.
+
+fn be32(v: usize) -> [u8; 4] {
+    (v as u32).to_be_bytes()
+}
+
+/// Replaces the signature of an lld-signed `image` with SuperBlob {CD with special slots -1, -2
+/// (-2 = hash of the requirements), requirements, alternate CD, empty CMS wrapper} + 16 bytes of
+/// slack, fixing `datasize` and `__LINKEDIT`'s sizes. The code slots are left stale: only the
+/// regenerated signature is checked.
+fn codesign_shaped(image: &[u8]) -> Vec<u8> {
+    let m = MachO::parse(image, 0).unwrap();
+    let (off, size) = signature(&m).unwrap();
+    let sb = &image[off as usize..(off + size) as usize];
+    let cd_at = u32be(sb, 16) as usize;
+    let cd = &sb[cd_at..cd_at + u32be(sb, cd_at + 4) as usize];
+    let hash_offset = u32be(cd, 16) as usize;
+    let requirements: Vec<u8> =
+        [0xfade_0c01u32, 12, 0].iter().flat_map(|v| v.to_be_bytes()).collect();
+    let mut special = Vec::new();
+    special.extend_from_slice(&sha2::Sha256::digest(&requirements)); // slot -2
+    special.extend_from_slice(&[0u8; 32]); // slot -1 (no Info.plist)
+    let mut cd1 = cd[..hash_offset].to_vec();
+    cd1.extend_from_slice(&special);
+    cd1.extend_from_slice(&cd[hash_offset..]);
+    let len = cd1.len();
+    cd1[4..8].copy_from_slice(&be32(len));
+    cd1[16..20].copy_from_slice(&be32(hash_offset + 64));
+    cd1[24..28].copy_from_slice(&be32(2));
+    let alt = cd.to_vec();
+    let cms: Vec<u8> = [0xfade_0b01u32, 8].iter().flat_map(|v| v.to_be_bytes()).collect();
+    let blobs: [(u32, &[u8]); 4] = [(0, &cd1), (2, &requirements), (0x1000, &alt), (0x10000, &cms)];
+    let header = 12 + 8 * blobs.len();
+    let mut index = Vec::new();
+    let mut body = Vec::new();
+    for (slot, b) in blobs {
+        index.extend_from_slice(&slot.to_be_bytes());
+        index.extend_from_slice(&be32(header + body.len()));
+        body.extend_from_slice(b);
+    }
+    let total = header + body.len();
+    let mut new_sb = Vec::new();
+    new_sb.extend_from_slice(&0xfade_0cc0u32.to_be_bytes());
+    new_sb.extend_from_slice(&be32(total));
+    new_sb.extend_from_slice(&be32(blobs.len()));
+    new_sb.extend_from_slice(&index);
+    new_sb.extend_from_slice(&body);
+    new_sb.extend_from_slice(&[0u8; 16]); // slack
+    let mut out = image[..off as usize].to_vec();
+    out.extend_from_slice(&new_sb);
+    let (_, cs) = lc_offsets(&out).into_iter().find(|&(c, _)| c == 0x1d).unwrap();
+    out[cs + 12..cs + 16].copy_from_slice(&(new_sb.len() as u32).to_le_bytes());
+    let le = segment_cmd(&out, "__LINKEDIT");
+    let fileoff = u64::from_le_bytes(out[le + 40..le + 48].try_into().unwrap());
+    let filesize = out.len() as u64 - fileoff;
+    out[le + 48..le + 56].copy_from_slice(&filesize.to_le_bytes());
+    out[le + 32..le + 40].copy_from_slice(&filesize.to_le_bytes());
+    out
+}
+
+/// `(slot type, blob bytes)` of the SuperBlob, and its length field.
+fn blobs_of(image: &[u8]) -> (Vec<(u64, Vec<u8>)>, u64, u64) {
+    let m = MachO::parse(image, 0).unwrap();
+    let (off, size) = signature(&m).unwrap();
+    let sb = &image[off as usize..(off + size) as usize];
+    let mut v = Vec::new();
+    for i in 0..u32be(sb, 8) as usize {
+        let at = u32be(sb, 16 + 8 * i) as usize;
+        v.push((u32be(sb, 12 + 8 * i), sb[at..at + u32be(sb, at + 4) as usize].to_vec()));
+    }
+    (v, u32be(sb, 4), size)
+}
+
+#[test]
+fn codesign_shaped_signature_keeps_its_blobs() {
+    let fx = build("llgo_codesign", "arm64", "__LLGO", PAD, &["-O1", "-Wl,-dead_strip"]);
+    let mut d = codesign_shaped(&std::fs::read(&fx.bin).unwrap());
+    let need = simulate_table(&mut d);
+    let Outcome::Compact { edits, removed, .. } = compact::plan(&d, need).unwrap() else {
+        panic!("expected a compaction");
+    };
+    let out = regen::resign(&compact::apply(&d, &edits).unwrap()).unwrap();
+    let path = scratch_dir("compact_macho/codesign-out").join("llgo_codesign");
+    std::fs::write(&path, &out).unwrap();
+    objdump(&["--macho", "--private-headers", "--chained-fixups"], &path);
+
+    check_page_hashes(&out); // both CodeDirectories, every page
+    let (before, _, size0) = blobs_of(&d);
+    let (after, sb_len, size1) = blobs_of(&out);
+    assert_eq!(size1 - sb_len, 16, "slack kept");
+    assert_eq!(
+        before.iter().map(|b| b.0).collect::<Vec<_>>(),
+        after.iter().map(|b| b.0).collect::<Vec<_>>(),
+        "blob order"
+    );
+    assert_eq!(before[1], after[1], "requirements verbatim");
+    assert_eq!(before[3], after[3], "empty CMS wrapper verbatim");
+    let slots_removed = (removed / 4096) as usize;
+    for i in [0, 2] {
+        let (a, b) = (&before[i].1, &after[i].1);
+        let ho = u32be(a, 16) as usize;
+        assert_eq!(u32be(b, 16) as usize, ho);
+        // Header up to length, and from version to nCodeSlots, identifier, special slots.
+        assert_eq!(a[8..28], b[8..28]);
+        assert_eq!(a[36..ho], b[36..ho], "CodeDirectory {i}: fields after codeLimit");
+        assert_eq!(u32be(a, 28) as usize - slots_removed, u32be(b, 28) as usize);
+        assert_eq!(b.len(), ho + 32 * u32be(b, 28) as usize);
+    }
+    // Special slot -2 still hashes the requirements blob.
+    let ho = u32be(&after[0].1, 16) as usize;
+    assert_eq!(&after[0].1[ho - 64..ho - 32], sha2::Sha256::digest(&after[1].1).as_slice());
+    eprintln!(
+        "codesign-shaped: signature {size0} -> {size1} bytes, file {} -> {} bytes",
+        d.len(),
+        out.len()
+    );
+}
