@@ -502,6 +502,33 @@ fn malformed_inputs_are_refused() {
     let size = entry(&m).1 .1;
     refused("need-too-large", &base, size + 8, &["larger than the section"]);
 
+    // Every word of the load commands overwritten with hostile values: plan and regen return
+    // (a plan or an error) without panicking (regen, which hashes the whole file, on every
+    // fourth word to keep the debug build quick).
+    let cmds_end = 32 + u32le(&base, 20) as usize;
+    let (mut planned, mut errors) = (0, 0);
+    for at in (16..cmds_end).step_by(4) {
+        for v in [0xFFFF_FFFFu32, 0x8000_0000, 0x10100, 1] {
+            let mut d = base.clone();
+            d[at..at + 4].copy_from_slice(&v.to_le_bytes());
+            match compact::plan(&d, need) {
+                Ok(Outcome::Compact { edits, .. }) => {
+                    planned += 1;
+                    if let (0, Ok(cut)) = (at % 16, compact::apply(&d, &edits)) {
+                        let _ = regen::regenerate(&cut);
+                    }
+                }
+                Ok(_) => planned += 1,
+                Err(_) => errors += 1,
+            }
+            if at % 16 == 8 {
+                let _ = regen::regenerate(&d);
+            }
+        }
+    }
+    eprintln!("load-command corruptions: {planned} planned, {errors} refused");
+    assert!(errors > 50);
+
     // Truncations never panic.
     for len in [0, 16, 40, 200, 1000, base.len() / 2] {
         let _ = compact::plan(&base[..len], need);

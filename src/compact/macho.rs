@@ -695,3 +695,49 @@ impl Layout {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    fn e(offset: u64, len: u64, bytes: &[u8]) -> Edit {
+        Edit { offset, len, bytes: bytes.to_vec() }
+    }
+
+    #[test]
+    fn apply_cuts_and_replaces() {
+        let d: Vec<u8> = (0..10).collect();
+        let out = apply(&d, &[e(1, 1, &[9]), e(3, 4, &[]), e(8, 1, &[7, 7])]).unwrap();
+        assert_eq!(out, [0, 9, 2, 7, 7, 7, 9]);
+        assert!(apply(&d, &[e(3, 4, &[]), e(1, 1, &[9])]).is_err(), "unsorted");
+        assert!(apply(&d, &[e(3, 4, &[]), e(5, 1, &[9])]).is_err(), "overlapping");
+        assert!(apply(&d, &[e(9, 2, &[])]).is_err(), "past the end");
+        assert!(apply(&d, &[e(u64::MAX, 2, &[])]).is_err(), "overflow");
+    }
+
+    #[test]
+    fn compose_maps_second_edits_past_a_cut() {
+        let d: Vec<u8> = (0..20).collect();
+        let first = [e(2, 1, &[0xaa]), e(5, 5, &[])];
+        let mid = apply(&d, &first).unwrap();
+        let second = [e(0, 1, &[0xbb]), e(5, 2, &[0xcc, 0xcd]), e(12, 3, &[1, 2, 3, 4])];
+        let want = apply(&mid, &second).unwrap();
+        let all = compose(&first, &second).unwrap();
+        assert_eq!(apply(&d, &all).unwrap(), want);
+        // Touching what the first step wrote, or straddling its cut, is refused.
+        assert!(compose(&first, &[e(2, 1, &[0])]).is_err());
+        assert!(compose(&first, &[e(4, 2, &[0, 0])]).is_err());
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        for len in [0usize, 4, 31, 32, 64] {
+            let mut d = vec![0u8; len];
+            if len >= 4 {
+                d[..4].copy_from_slice(&[0xcf, 0xfa, 0xed, 0xfe]);
+            }
+            assert!(plan(&d, 0).is_err());
+        }
+    }
+}
