@@ -31,6 +31,10 @@ struct Fx {
 /// Generates a generation-2 program with its entry section in `segment`, links it with
 /// ld64.lld-19 for `arch` and `flags`.
 fn build(tag: &str, arch: &str, segment: &str, pad: &str, flags: &[&str]) -> Fx {
+    build_with(tag, arch, &["--segment", segment, "--entry-pad", pad], flags)
+}
+
+fn build_with(tag: &str, arch: &str, gen_args: &[&str], flags: &[&str]) -> Fx {
     let dir = scratch_dir(&format!("compact_macho/{tag}"));
     let src = dir.join(format!("{tag}.c"));
     let gen = fixtures_dir().join("macho/gen.py");
@@ -39,7 +43,8 @@ fn build(tag: &str, arch: &str, segment: &str, pad: &str, flags: &[&str]) -> Fx 
             .arg(gen)
             .arg(&src)
             .arg(dir.join("manifest.tsv"))
-            .args(["--no-stub-section", "--segment", segment, "--entry-pad", pad]),
+            .arg("--no-stub-section")
+            .args(gen_args),
         "gen.py",
     );
     let bin = dir.join(tag);
@@ -495,6 +500,13 @@ fn malformed_inputs_are_refused() {
     d[s + 22..s + 24].copy_from_slice(&0x4010u16.to_le_bytes());
     refused("chain-in-cut", &d, need, &["LC_DYLD_CHAINED_FIXUPS", "inside the cut range"]);
 
+    // An encrypted image: LC_UUID (24 bytes) turned into LC_ENCRYPTION_INFO_64 with cryptid 1.
+    let mut d = base.clone();
+    let (_, uuid) = lc_offsets(&d).into_iter().find(|&(c, _)| c == 0x1b).unwrap();
+    d[uuid..uuid + 4].copy_from_slice(&0x2cu32.to_le_bytes());
+    d[uuid + 16..uuid + 20].copy_from_slice(&1u32.to_le_bytes());
+    refused("encrypted", &d, need, &["LC_ENCRYPTION_INFO_64 at file offset", "encrypted"]);
+
     // A fileset and the table larger than its section.
     let mut d = base.clone();
     d[12..16].copy_from_slice(&0xcu32.to_le_bytes());
@@ -534,6 +546,16 @@ fn malformed_inputs_are_refused() {
         let _ = compact::plan(&base[..len], need);
         let _ = regen::regenerate(&base[..len]);
     }
+}
+
+/// `__LLGO` holding a second non-empty section: refused, naming it.
+#[test]
+fn llgo_segment_with_a_neighbour_is_refused() {
+    let args = ["--segment", "__LLGO", "--entry-pad", PAD, "--segment-neighbour"];
+    let fx = build_with("llgo_neighbour", "arm64", &args, &["-O1", "-Wl,-dead_strip"]);
+    let mut d = std::fs::read(&fx.bin).unwrap();
+    let need = simulate_table(&mut d);
+    refused("neighbour", &d, need, &["section __LLGO,__other", "another non-empty section"]);
 }
 
 // ---------------------------------------------------------------------------------------------
