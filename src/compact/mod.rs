@@ -7,6 +7,7 @@
 //! list; the writer may use its own as long as it gives the same bytes.
 
 pub mod elf;
+pub mod macho;
 
 use std::fmt;
 
