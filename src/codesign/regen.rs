@@ -19,7 +19,7 @@ use object::macho;
 use object::read::macho::{CodeSignature, MachHeader};
 use object::{BigEndian as BE, LittleEndian as LE};
 
-use crate::binary::bytes;
+use crate::bytes;
 use crate::codesign::{HashType, CS_ADHOC};
 use crate::compact::macho::{page_size, Edit};
 use crate::error::Result;

@@ -17,7 +17,7 @@ use std::ops::Range;
 use object::macho;
 use object::LittleEndian as LE;
 
-use crate::binary::bytes;
+use crate::bytes;
 use crate::error::Result;
 use crate::{malformed, unsupported};
 
