@@ -13,11 +13,11 @@ use std::path::Path;
 use std::path::PathBuf;
 use std::process::Command;
 
-use llgo_ld::compact::apply;
 use llgo_ld::compact::elf::entry_section;
 use llgo_ld::compact::elf::plan;
 use llgo_ld::compact::elf::Compaction;
 use llgo_ld::compact::elf::Decision;
+use llgo_ld::edit::apply;
 use support::*;
 
 const ENTRY: &str = "llgo_funcinfo_entry";

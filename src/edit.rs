@@ -171,6 +171,53 @@ pub fn pieces(original_len: u64, edits: &[Edit]) -> Vec<Piece<'_>> {
     out
 }
 
+/// Makes room for a cut of `cut` (in the original's coordinates): every same-size overwrite
+/// that reaches into it loses the part inside, which must be zero bytes (the zeroed tail of a
+/// table section: the cut makes it zero-fill memory). Anything else overlapping the cut is an
+/// llgo-ld bug.
+pub fn clip_to_cut(edits: &mut Vec<Edit>, cut: std::ops::Range<u64>) -> Result<()> {
+    let mut out = Vec::with_capacity(edits.len() + 1);
+    for e in edits.drain(..) {
+        if e.end() <= cut.start || e.offset >= cut.end || cut.is_empty() {
+            out.push(e);
+            continue;
+        }
+        if !e.is_same_size() {
+            return Err(internal!(
+                "edit at {:#x} (+{:#x}) overlaps the cut [{:#x}, {:#x})",
+                e.offset,
+                e.len,
+                cut.start,
+                cut.end
+            ));
+        }
+        let inside_from = cut.start.max(e.offset) - e.offset;
+        let inside_to = cut.end.min(e.end()) - e.offset;
+        let inside = usize::try_from(inside_from)
+            .ok()
+            .zip(usize::try_from(inside_to).ok())
+            .and_then(|(a, b)| e.bytes.get(a..b))
+            .ok_or_else(|| internal!("edit at {:#x}: clip range outside its bytes", e.offset))?;
+        if inside.iter().any(|&b| b != 0) {
+            return Err(internal!(
+                "edit at {:#x} writes non-zero bytes into the cut [{:#x}, {:#x})",
+                e.offset,
+                cut.start,
+                cut.end
+            ));
+        }
+        let (head, tail) = (inside_from as usize, inside_to as usize);
+        if head > 0 {
+            out.push(Edit::overwrite(e.offset, e.bytes.get(..head).unwrap_or_default().to_vec()));
+        }
+        if let Some(rest) = e.bytes.get(tail..).filter(|r| !r.is_empty()) {
+            out.push(Edit::overwrite(e.offset + inside_to, rest.to_vec()));
+        }
+    }
+    *edits = out;
+    Ok(())
+}
+
 /// Shifts edits planned for a slice to the slice's offset in a universal binary.
 pub fn shift(edits: &mut [Edit], by: u64) {
     for e in edits {
@@ -197,6 +244,24 @@ mod tests {
         assert!(apply_in_place(&mut d, &[Edit::overwrite(7, vec![1, 2])]).is_err());
         assert!(apply_in_place(&mut d, &[Edit::cut(1, 2)]).is_err(), "a cut is not in place");
         assert!(check(&[Edit::cut(2, 0), Edit::overwrite(2, vec![])], 8).is_err());
+    }
+
+    #[test]
+    fn clip_keeps_what_lies_outside_the_cut() {
+        let mut e = vec![Edit::overwrite(0, vec![1, 2, 0, 0, 0, 3]), Edit::overwrite(8, vec![4])];
+        clip_to_cut(&mut e, 2..5).unwrap();
+        assert_eq!(
+            e,
+            [
+                Edit::overwrite(0, vec![1, 2]),
+                Edit::overwrite(5, vec![3]),
+                Edit::overwrite(8, vec![4])
+            ]
+        );
+        let mut bad = vec![Edit::overwrite(0, vec![1, 2, 9])];
+        assert!(clip_to_cut(&mut bad, 2..5).is_err(), "non-zero bytes inside the cut");
+        let mut cut = vec![Edit::cut(3, 1)];
+        assert!(clip_to_cut(&mut cut, 2..5).is_err());
     }
 
     #[test]

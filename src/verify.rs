@@ -91,7 +91,9 @@ pub fn verify_with(data: &[u8], depth: Depth) -> Result<Report> {
         }
         let s = image.sections();
         let live = match state {
-            EntryState::Redirect => vec![s.entry.offset + 16, s.stub.offset + 16],
+            EntryState::Redirect => {
+                std::iter::once(s.entry.offset + 16).chain(s.stub.map(|s| s.offset + 16)).collect()
+            }
             _ => vec![s.entry.offset + 16],
         };
         for p in image.loader_problems(&live)? {
@@ -147,6 +149,13 @@ pub fn check_table(
     let (blob_bytes, home, placement) = match state {
         EntryState::Records | EntryState::Unknown(_) => return Ok(()),
         EntryState::Redirect => {
+            let Some(stub) = sections.stub else {
+                report.problems.push(format!(
+                    "{what}: LLGOFTB2 redirect in a generation-2 executable (no stub section): \
+                     today's runtime does not follow it"
+                ));
+                return Ok(());
+            };
             match encode::parse_redirect(loaded.entry)? {
                 Some((entry_link, target)) => {
                     if all && entry_link != sections.entry.addr {
@@ -155,7 +164,7 @@ pub fn check_table(
                             sections.entry.addr
                         ));
                     }
-                    let want = sections.stub.addr.wrapping_add(loaded.slide);
+                    let want = stub.addr.wrapping_add(loaded.slide);
                     if target != want {
                         report.problems.push(format!(
                             "{what}: redirect target is {target:#x} at run time, the stub section \
@@ -168,7 +177,7 @@ pub fn check_table(
             if all && loaded.entry.iter().skip(REDIRECT_SIZE as usize).any(|&b| b != 0) {
                 report.problems.push(format!("{what}: entry section not zero after the redirect"));
             }
-            (loaded.stub, sections.stub, Placement::Spilled)
+            (loaded.stub, stub, Placement::Spilled)
         }
         EntryState::Table => {
             if all && loaded.stub.iter().any(|&b| b != 0) {

@@ -31,7 +31,8 @@ use object::elf;
 use object::read::elf::{FileHeader, ProgramHeader, SectionHeader};
 use object::LittleEndian;
 
-use crate::compact::{Edit, Refusal};
+use crate::compact::Refusal;
+use crate::edit::Edit;
 use crate::error::Result;
 use crate::malformed;
 
@@ -414,7 +415,7 @@ pub fn plan(data: &[u8], entry: SectionRef, need: u64) -> Result<Decision> {
     edits.sort_by_key(|e| e.offset);
     for pair in edits.windows(2) {
         if let [a, b] = pair {
-            if a.end().is_none_or(|end| end > b.offset) {
+            if a.end() > b.offset {
                 return Err(malformed!(
                     "a header field at file offset {:#x} lies in the range [{cut_start:#x}, {old_end:#x}) cut from carrier {}",
                     if a.len == removed && a.bytes.is_empty() { b.offset } else { a.offset },
@@ -440,7 +441,7 @@ fn field(header: u64, at: u64) -> Result<u64> {
 #[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
-    use crate::compact::apply;
+    use crate::edit::apply;
 
     fn put(d: &mut Vec<u8>, at: usize, bytes: &[u8]) {
         if d.len() < at + bytes.len() {

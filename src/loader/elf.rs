@@ -7,10 +7,12 @@ use std::borrow::Cow;
 
 use crate::binary::elf::ElfImage;
 use crate::bytes;
-use crate::edit::Edit;
+use crate::compact;
+use crate::compact::elf::SectionRef;
+use crate::edit::{self, Edit};
 use crate::error::Result;
-use crate::image::{Image, SectionBytes, SectionInfo};
-use crate::loader::Loader;
+use crate::image::{Generation, Image, SectionBytes, SectionInfo};
+use crate::loader::{Compaction, Loader};
 use crate::table::encode::Layout;
 
 impl<'data> Loader<'data> for ElfImage<'data> {
@@ -35,9 +37,22 @@ impl<'data> Loader<'data> for ElfImage<'data> {
         Ok(Vec::new())
     }
 
-    fn relayout(&self, _plan: &[Edit]) -> Result<Vec<Edit>> {
-        // No compaction planned for ELF yet: the output keeps the input's layout.
-        Ok(Vec::new())
+    fn relayout(&self, plan: &mut Vec<Edit>, need: u64) -> Result<Compaction> {
+        // Only generation 2 compacts (docs/design.md, "Compaction"): LLGo compacts only its
+        // generation-2 output, and generation 1's spill needs the section's full size.
+        if self.sections().generation() == Generation::One {
+            return Ok(Compaction::NotApplicable);
+        }
+        let index = self.entry_section_index()?;
+        match compact::elf::plan(self.data(), SectionRef { index }, need)? {
+            compact::elf::Decision::Keep(why) => Ok(Compaction::Kept(why.to_string())),
+            compact::elf::Decision::Compact(c) => {
+                edit::clip_to_cut(plan, c.cut.clone())?;
+                plan.extend(c.edits);
+                edit::normalize(plan, self.data().len() as u64)?;
+                Ok(Compaction::Compacted { removed: c.removed })
+            }
+        }
     }
 
     fn sign(&self, _changed: &[Edit]) -> Result<Vec<Edit>> {
@@ -51,7 +66,11 @@ impl<'data> Loader<'data> for ElfImage<'data> {
         let read = |i: SectionInfo| {
             bytes::slice(self.data(), i.offset, i.size, "LLGo section").map(Cow::Borrowed)
         };
-        Ok((read(s.entry)?, read(s.stub)?))
+        let stub = match s.stub {
+            Some(stub) => read(stub)?,
+            None => Cow::Borrowed(&[][..]),
+        };
+        Ok((read(s.entry)?, stub))
     }
 
     fn verify_slides(&self) -> Vec<u64> {

@@ -11,9 +11,9 @@ use crate::bytes;
 use crate::codesign;
 use crate::edit::Edit;
 use crate::error::Result;
-use crate::image::{Image, Pointer, SectionBytes};
+use crate::image::{Generation, Image, Pointer, SectionBytes};
 use crate::loader::macho_chains as surgery;
-use crate::loader::Loader;
+use crate::loader::{Compaction, Loader};
 use crate::table::encode::{Layout, Which};
 
 /// The segment at `index` (an index the reader found in the image's own segment list).
@@ -38,7 +38,8 @@ impl<'data> Loader<'data> for MachOImage<'data> {
         let fixups = self.chained()?;
         self.check_section_segments(fixups)?;
         let s = self.llgo;
-        for (info, seg) in [(s.entry, self.llgo_segments[0]), (s.stub, self.llgo_segments[1])] {
+        let stub = s.stub.zip(self.llgo_segments.1);
+        for (info, seg) in std::iter::once((s.entry, self.llgo_segments.0)).chain(stub) {
             // The live slot sits 16 bytes into the section (blob base or redirect target).
             let slot = info.offset + crate::table::encode::LIVE_SLOT_OFFSET;
             if info.size < 24 {
@@ -59,8 +60,10 @@ impl<'data> Loader<'data> for MachOImage<'data> {
             .iter()
             .map(|l| {
                 let (info, seg) = match l.section {
-                    Which::Entry => (s.entry, self.llgo_segments[0]),
-                    Which::Stub => (s.stub, self.llgo_segments[1]),
+                    Which::Entry => (s.entry, self.llgo_segments.0),
+                    Which::Stub => s.stub.zip(self.llgo_segments.1).ok_or_else(|| {
+                        crate::internal!("a live slot in the stub section of a generation-2 image")
+                    })?,
                 };
                 Ok(surgery::LiveSlot {
                     offset: info.offset + l.offset,
@@ -84,9 +87,11 @@ impl<'data> Loader<'data> for MachOImage<'data> {
         Ok(plan.edits)
     }
 
-    fn relayout(&self, _plan: &[Edit]) -> Result<Vec<Edit>> {
-        // No compaction planned for Mach-O yet: the output keeps the input's layout.
-        Ok(Vec::new())
+    fn relayout(&self, _plan: &mut Vec<Edit>, _need: u64) -> Result<Compaction> {
+        if self.llgo.generation() == Generation::One {
+            return Ok(Compaction::NotApplicable);
+        }
+        Ok(Compaction::Kept("Mach-O compaction is not wired into the pipeline yet".into()))
     }
 
     fn sign(&self, changed: &[Edit]) -> Result<Vec<Edit>> {
@@ -99,7 +104,11 @@ impl<'data> Loader<'data> for MachOImage<'data> {
     fn load_sections(&self, slide: u64) -> Result<(SectionBytes<'data>, SectionBytes<'data>)> {
         let s = self.llgo;
         let mut out = Vec::with_capacity(2);
-        for info in [s.entry, s.stub] {
+        for info in [Some(s.entry), s.stub] {
+            let Some(info) = info else {
+                out.push(Vec::new());
+                continue;
+            };
             let mut bytes =
                 bytes::slice(self.data, info.offset, info.size, "LLGo section")?.to_vec();
             if let Some(fixups) = &self.fixups {
@@ -161,15 +170,18 @@ impl<'data> Loader<'data> for MachOImage<'data> {
                 Some(FixupKind::Bind { .. }) => problems
                     .push(format!("live slot at file offset {slot:#x} is a bind, not a rebase")),
                 Some(FixupKind::Rebase { target }) => {
-                    let redirect =
-                        slot == s.entry.offset + 16 && live_slots.contains(&(s.stub.offset + 16));
-                    let ok =
-                        if redirect { target == s.stub.addr } else { self.text.contains(&target) };
+                    let redirect = s.stub.filter(|stub| {
+                        slot == s.entry.offset + 16 && live_slots.contains(&(stub.offset + 16))
+                    });
+                    let ok = match redirect {
+                        Some(stub) => target == stub.addr,
+                        None => self.text.contains(&target),
+                    };
                     if !ok {
                         problems.push(format!(
                             "live slot at file offset {slot:#x} rebases to {target:#x}, which is \
                              not {}",
-                            if redirect { "the stub section" } else { "inside __text" }
+                            if redirect.is_some() { "the stub section" } else { "inside __text" }
                         ));
                     }
                 }
