@@ -461,7 +461,17 @@ pub fn read_elf(exe: &Path) -> ElfFacts {
         .collect();
     ElfFacts {
         entry: section("llgo_funcinfo_entry"),
-        stub: section("llgo_funcinfo_stubsite"),
+        // Generation 2 has no stub section: an empty one stands for it (no records, never a
+        // table home).
+        stub: if elf
+            .section_headers
+            .iter()
+            .any(|sh| elf.shdr_strtab.get_at(sh.sh_name) == Some("llgo_funcinfo_stubsite"))
+        {
+            section("llgo_funcinfo_stubsite")
+        } else {
+            Section { addr: 0, offset: 0, bytes: Vec::new() }
+        },
         text_start,
         text_end,
         symbols,
