@@ -9,12 +9,13 @@
 # Needs scripts/setup.sh (clang-19, lld-19, python3, xz, the LLGo run-time libraries).
 #
 # SAMPLE picks the corpus file (relative to shim-tests/corpus, without .raw.xz). The default is a
-# full-LTO build of LLGo 066a72125 (generation 1). Generation-2 samples (today's LLGo), e.g.
-# SAMPLE=llgo-3e0fdda00/probe-fulllto, need llgo-ld's generation-2 support.
+# full-LTO build of today's LLGo 3e0fdda00 (generation 2: the table is written in place and the
+# unused tail of its section cut from the file); SAMPLE=llgo-066a72125/mp24x24_ltofull shows
+# generation 1.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-sample=${SAMPLE:-llgo-066a72125/mp24x24_ltofull}
+sample=${SAMPLE:-llgo-3e0fdda00/probe-fulllto}
 cargo build --release --quiet
 llgo_ld=$root/target/release/llgo-ld
 work=$root/target/example
@@ -32,7 +33,9 @@ echo "+ llgo-ld inspect $prog"
 "$llgo_ld" inspect "$prog"
 echo
 echo "+ llgo-ld rewrite $prog"
+before=$(stat -c %s "$prog")
 "$llgo_ld" rewrite "$prog"
+echo "  size: $before -> $(stat -c %s "$prog") bytes"
 echo
 echo "+ llgo-ld verify $prog"
 "$llgo_ld" verify "$prog"

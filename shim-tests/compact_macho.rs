@@ -210,14 +210,14 @@ fn compact_and_check(fx: &Fx, tag: &str) -> Done {
     };
     assert_eq!((removed, new_filesize), (want_removed, new_seg), "{tag}");
     assert_eq!(cut, seg_off + new_seg..old_end);
-    let cut_bytes = compact::apply(&tabled, &edits).unwrap();
+    let cut_bytes = llgo_ld::edit::apply(&tabled, &edits).unwrap();
     assert_eq!(cut_bytes.len() as u64, new_len);
     let out = regen::resign(&cut_bytes).unwrap();
     // The same result as one edit list against the original (what the one planner applies).
     if let Some(r) = regen::regenerate(&cut_bytes).unwrap() {
         assert_eq!(r.new_len, out.len() as u64);
-        let all = compact::compose(&edits, &r.edits).unwrap();
-        assert_eq!(compact::apply(&tabled, &all).unwrap(), out, "{tag}: composed edits");
+        let all = llgo_ld::edit::compose(&edits, &r.edits).unwrap();
+        assert_eq!(llgo_ld::edit::apply(&tabled, &all).unwrap(), out, "{tag}: composed edits");
     }
 
     let dir = scratch_dir(&format!("compact_macho/{tag}-out"));
@@ -386,7 +386,7 @@ fn small_arm64_is_size_only() {
     let Outcome::SizeOnly { edits } = compact::plan(&d, need).unwrap() else {
         panic!("expected SizeOnly");
     };
-    let out = compact::apply(&d, &edits).unwrap();
+    let out = llgo_ld::edit::apply(&d, &edits).unwrap();
     assert_eq!(out.len(), d.len());
     let m = MachO::parse(&out, 0).unwrap();
     assert_eq!(entry(&m).1 .1, need);
@@ -526,7 +526,7 @@ fn malformed_inputs_are_refused() {
             match compact::plan(&d, need) {
                 Ok(Outcome::Compact { edits, .. }) => {
                     planned += 1;
-                    if let (0, Ok(cut)) = (at % 16, compact::apply(&d, &edits)) {
+                    if let (0, Ok(cut)) = (at % 16, llgo_ld::edit::apply(&d, &edits)) {
                         let _ = regen::regenerate(&cut);
                     }
                 }
@@ -642,7 +642,7 @@ fn codesign_shaped_signature_keeps_its_blobs() {
     let Outcome::Compact { edits, removed, .. } = compact::plan(&d, need).unwrap() else {
         panic!("expected a compaction");
     };
-    let out = regen::resign(&compact::apply(&d, &edits).unwrap()).unwrap();
+    let out = regen::resign(&llgo_ld::edit::apply(&d, &edits).unwrap()).unwrap();
     let path = scratch_dir("compact_macho/codesign-out").join("llgo_codesign");
     std::fs::write(&path, &out).unwrap();
     objdump(&["--macho", "--private-headers", "--chained-fixups"], &path);

@@ -218,6 +218,54 @@ pub fn clip_to_cut(edits: &mut Vec<Edit>, cut: std::ops::Range<u64>) -> Result<(
     Ok(())
 }
 
+/// One edit list against the original from two steps: `first` against the original, `second`
+/// against the result of applying `first` (e.g. a compaction's edits, then the regenerated
+/// signature's). An edit of `second` may not touch bytes that `first` wrote or straddle a
+/// replaced range; such a conflict is an error, never a guess.
+pub fn compose(first: &[Edit], second: &[Edit]) -> Result<Vec<Edit>> {
+    let mut out: Vec<Edit> = first.to_vec();
+    for e in second {
+        // Map e.offset (new coordinates) back to the original: walk `first`.
+        let mut delta: i128 = 0; // original = new - delta
+        for f in first {
+            let new_start = i128::from(f.offset) + delta;
+            let new_end = new_start + f.bytes.len() as i128;
+            let e_start = i128::from(e.offset);
+            let e_end = e_start + i128::from(e.len);
+            if e_end <= new_start {
+                break; // e lies wholly before f
+            }
+            let touches_written = e_start < new_end && e_end > new_start;
+            let straddles_cut = f.bytes.is_empty() && e_start < new_start;
+            if touches_written || straddles_cut {
+                return Err(internal!(
+                    "an edit at {:#x} touches bytes an earlier edit wrote or cut at \
+                     {:#x}",
+                    e.offset,
+                    f.offset
+                ));
+            }
+            delta += f.bytes.len() as i128 - i128::from(f.len);
+        }
+        let orig = u64::try_from(i128::from(e.offset) - delta)
+            .map_err(|_| internal!("edit at {:#x} maps before the file", e.offset))?;
+        out.push(Edit { offset: orig, len: e.len, bytes: e.bytes.clone() });
+    }
+    out.sort_by_key(|e| e.offset);
+    for w in out.windows(2) {
+        if let [a, b] = w {
+            if a.offset + a.len > b.offset {
+                return Err(internal!(
+                    "composed edits at {:#x} and {:#x} overlap",
+                    a.offset,
+                    b.offset
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Shifts edits planned for a slice to the slice's offset in a universal binary.
 pub fn shift(edits: &mut [Edit], by: u64) {
     for e in edits {

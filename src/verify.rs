@@ -209,6 +209,22 @@ pub fn check_table(
             ));
         }
     }
+    // Today's runtime adopts an in-place table only when `__start + need <= __stop`, with
+    // `__stop_` the link-time end: after compaction the section's file size is `need` and the
+    // cut tail is zero-fill memory, so the check is against the symbol, not the section header.
+    if all && placement == Placement::InPlace {
+        let start = image.symbol_address(b"__start_llgo_funcinfo_entry");
+        let stop = image.symbol_address(b"__stop_llgo_funcinfo_entry");
+        if let (Some(start), Some(stop)) = (start, stop) {
+            if start.checked_add(blob.size()).is_none_or(|end| end > stop) {
+                report.problems.push(format!(
+                    "{what}: __start_llgo_funcinfo_entry ({start:#x}) + {} table bytes passes \
+                     __stop_llgo_funcinfo_entry ({stop:#x}): the runtime would not adopt it",
+                    blob.size()
+                ));
+            }
+        }
+    }
     if all && blob_bytes.iter().skip(blob.size() as usize).any(|&b| b != 0) {
         report.problems.push(format!("{what}: bytes after the table are not zero"));
     }

@@ -21,7 +21,8 @@ use object::{BigEndian as BE, LittleEndian as LE};
 
 use crate::bytes;
 use crate::codesign::{HashType, CS_ADHOC};
-use crate::compact::macho::{page_size, Edit};
+use crate::compact::macho::page_size;
+use crate::edit::Edit;
 use crate::error::Result;
 use crate::{malformed, unsupported};
 
@@ -144,15 +145,15 @@ pub fn regenerate(image: &[u8]) -> Result<Option<Resigned>> {
     };
     let mut header_edits = Vec::new();
     if new_size != old_size {
-        header_edits.push(Edit::replace(cs_cmd + 12, u32_le(new_size, &what)?));
+        header_edits.push(Edit::overwrite(cs_cmd + 12, u32_le(new_size, &what)?));
     }
     if new_le_vmsize != le_vmsize {
         let pos = le_hdr + offset_of!(SegmentCommand, vmsize) as u64;
-        header_edits.push(Edit::replace(pos, new_le_vmsize.to_le_bytes().to_vec()));
+        header_edits.push(Edit::overwrite(pos, new_le_vmsize.to_le_bytes().to_vec()));
     }
     if new_le_size != le_size {
         let pos = le_hdr + offset_of!(SegmentCommand, filesize) as u64;
-        header_edits.push(Edit::replace(pos, new_le_size.to_le_bytes().to_vec()));
+        header_edits.push(Edit::overwrite(pos, new_le_size.to_le_bytes().to_vec()));
     }
     header_edits.sort_by_key(|e| e.offset);
 
@@ -186,7 +187,7 @@ pub fn regenerate(image: &[u8]) -> Result<Option<Resigned>> {
 /// CodeDirectory).
 pub fn resign(image: &[u8]) -> Result<Vec<u8>> {
     let Some(r) = regenerate(image)? else { return Ok(image.to_vec()) };
-    let out = crate::compact::macho::apply(image, &r.edits)?;
+    let out = crate::edit::apply(image, &r.edits)?;
     let sig = crate::codesign::parse(&out, r.offset, r.blob.len() as u64)?;
     let stale = crate::codesign::stale_pages(&sig, &out)?;
     if let Some((cd, page)) = stale.first() {

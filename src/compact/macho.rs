@@ -18,6 +18,7 @@ use object::macho;
 use object::LittleEndian as LE;
 
 use crate::bytes;
+use crate::edit::{check, Edit};
 use crate::error::Result;
 use crate::{malformed, unsupported};
 
@@ -31,24 +32,6 @@ pub const ENTRY_SECTION: &[u8] = b"__llgo_fie";
 pub const LLGO_SEGMENT: &[u8] = b"__LLGO";
 const DATA_SEGMENT: &[u8] = b"__DATA";
 const LINKEDIT_SEGMENT: &[u8] = b"__LINKEDIT";
-
-/// Replace `len` bytes at `offset` of the original file with `bytes` (any length; empty = cut).
-/// Sorted by `offset`, never overlapping (the agreed shape of the size-changing edit model).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Edit {
-    /// In the ORIGINAL file.
-    pub offset: u64,
-    /// Bytes replaced.
-    pub len: u64,
-    pub bytes: Vec<u8>,
-}
-
-impl Edit {
-    /// Overwrites `bytes.len()` bytes at `offset` (same size).
-    pub fn replace(offset: u64, bytes: Vec<u8>) -> Self {
-        Edit { offset, len: bytes.len() as u64, bytes }
-    }
-}
 
 /// What compaction does to one image.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -167,7 +150,7 @@ pub fn plan(data: &[u8], need: u64) -> Result<Outcome> {
 
     let mut edits = Vec::new();
     if entry.size != need {
-        edits.push(Edit::replace(entry.header + offset_of!(Section, size) as u64, le64(need)));
+        edits.push(Edit::overwrite(entry.header + offset_of!(Section, size) as u64, le64(need)));
     }
     if removed == 0 {
         return Ok(Outcome::SizeOnly { edits });
@@ -205,7 +188,7 @@ pub fn plan(data: &[u8], need: u64) -> Result<Outcome> {
     }
     layout.check_chained_starts(data, si, new_filesize, &cut)?;
 
-    edits.push(Edit::replace(
+    edits.push(Edit::overwrite(
         seg.header + offset_of!(SegmentCommand, filesize) as u64,
         le64(new_filesize),
     ));
@@ -254,91 +237,12 @@ pub fn plan(data: &[u8], need: u64) -> Result<Outcome> {
             ));
         }
         let moved = f.value - removed;
-        edits.push(Edit::replace(f.pos, if f.width == 8 { le64(moved) } else { le32(moved)? }));
+        edits.push(Edit::overwrite(f.pos, if f.width == 8 { le64(moved) } else { le32(moved)? }));
     }
     edits.push(Edit { offset: cut.start, len: removed, bytes: Vec::new() });
     edits.sort_by_key(|e| e.offset);
     check(&edits, data.len() as u64)?;
     Ok(Outcome::Compact { edits, cut, removed, new_filesize, new_len: data.len() as u64 - removed })
-}
-
-/// Applies sorted, non-overlapping size-changing edits to `original`, giving the new file.
-pub fn apply(original: &[u8], edits: &[Edit]) -> Result<Vec<u8>> {
-    check(edits, original.len() as u64)?;
-    let mut out = Vec::with_capacity(original.len());
-    let mut at = 0u64;
-    for e in edits {
-        out.extend_from_slice(bytes::slice(original, at, e.offset - at, "unedited bytes")?);
-        out.extend_from_slice(&e.bytes);
-        at = e.offset + e.len;
-    }
-    out.extend_from_slice(bytes::slice(original, at, original.len() as u64 - at, "tail")?);
-    Ok(out)
-}
-
-/// One edit list against the original from two steps: `first` against the original, `second`
-/// against the result of applying `first` (e.g. [`plan`]'s edits, then the regenerated
-/// signature's). An edit of `second` may not touch bytes that `first` wrote or straddle a
-/// replaced range; such a conflict is an error, never a guess.
-pub fn compose(first: &[Edit], second: &[Edit]) -> Result<Vec<Edit>> {
-    let mut out: Vec<Edit> = first.to_vec();
-    for e in second {
-        // Map e.offset (new coordinates) back to the original: walk `first`.
-        let mut delta: i128 = 0; // original = new - delta
-        for f in first {
-            let new_start = i128::from(f.offset) + delta;
-            let new_end = new_start + f.bytes.len() as i128;
-            let e_start = i128::from(e.offset);
-            let e_end = e_start + i128::from(e.len);
-            if e_end <= new_start {
-                break; // e lies wholly before f
-            }
-            let touches_written = e_start < new_end && e_end > new_start;
-            let straddles_cut = f.bytes.is_empty() && e_start < new_start;
-            if touches_written || straddles_cut {
-                return Err(malformed!(
-                    "internal: an edit at {:#x} touches bytes an earlier edit wrote or cut at \
-                     {:#x}",
-                    e.offset,
-                    f.offset
-                ));
-            }
-            delta += f.bytes.len() as i128 - i128::from(f.len);
-        }
-        let orig = u64::try_from(i128::from(e.offset) - delta)
-            .map_err(|_| malformed!("internal: edit at {:#x} maps before the file", e.offset))?;
-        out.push(Edit { offset: orig, len: e.len, bytes: e.bytes.clone() });
-    }
-    out.sort_by_key(|e| e.offset);
-    for w in out.windows(2) {
-        if let [a, b] = w {
-            if a.offset + a.len > b.offset {
-                return Err(malformed!(
-                    "internal: composed edits at {:#x} and {:#x} overlap",
-                    a.offset,
-                    b.offset
-                ));
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// Checks that edits are sorted, do not overlap and stay inside `len` bytes.
-pub fn check(edits: &[Edit], len: u64) -> Result<()> {
-    let mut prev_end = 0u64;
-    for e in edits {
-        let end = e
-            .offset
-            .checked_add(e.len)
-            .filter(|&end| end <= len)
-            .ok_or_else(|| malformed!("internal: edit at {:#x} runs past the end", e.offset))?;
-        if e.offset < prev_end {
-            return Err(malformed!("internal: edit at {:#x} overlaps the one before", e.offset));
-        }
-        prev_end = end;
-    }
-    Ok(())
 }
 
 fn overlaps(offset: u64, size: u64, r: &Range<u64>) -> bool {
@@ -700,6 +604,7 @@ impl Layout {
 #[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
+    use crate::edit::{apply, compose};
 
     fn e(offset: u64, len: u64, bytes: &[u8]) -> Edit {
         Edit { offset, len, bytes: bytes.to_vec() }
