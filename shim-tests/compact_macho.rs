@@ -678,3 +678,80 @@ fn codesign_shaped_signature_keeps_its_blobs() {
         out.len()
     );
 }
+
+/// Through the one pipeline: `llgo-ld rewrite` writes the table into `__LLGO,__llgo_fie`,
+/// compacts the segment and (signed images) regenerates the signature; `llgo-ld verify` (dyld
+/// simulated at several slides) passes; the section is `need` bytes and the segment's file size
+/// the page-aligned table end, its vmsize unchanged; llvm-objdump-19 lists the dyld info and
+/// chained fixups without a complaint; every page hash is recomputed here and the signature is
+/// compared with llvm-objcopy-19's for the same bytes.
+fn rewrite_and_check(fx: &Fx, tag: &str, want_signed: bool) {
+    let orig = std::fs::read(&fx.bin).unwrap();
+    let m0 = MachO::parse(&orig, 0).unwrap();
+    let ((seg_off, seg_size, seg_vm), (sec_off, _)) = entry(&m0);
+    assert_eq!(signature(&m0).is_some(), want_signed, "{tag}");
+    let dir = scratch_dir(&format!("compact_macho/{tag}"));
+    let path = dir.join(fx.bin.file_name().unwrap());
+    std::fs::write(&path, &orig).unwrap();
+    let out = support::llgo_ld([Path::new("rewrite"), &path]);
+    let text = support::show(&out);
+    assert!(out.status.success(), "{tag}: {text}");
+    let removed: u64 = String::from_utf8_lossy(&out.stdout)
+        .split("compacted: ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{tag}: no 'compacted: N bytes cut' in {text}"));
+    let data = std::fs::read(&path).unwrap();
+    let m1 = MachO::parse(&data, 0).unwrap();
+    let ((o1, s1, vm1), (sec1, size1)) = entry(&m1);
+    let at = sec1 as usize;
+    assert_eq!(&data[at..at + 8], b"LLGOFTB1", "{tag}");
+    let need = 32 + 8 * u32le(&data, at + 24) + 36 * u32le(&data, at + 28);
+    let new_seg = (sec_off + need - seg_off).div_ceil(fx.page) * fx.page;
+    assert_eq!((o1, s1, vm1, sec1, size1), (seg_off, new_seg, seg_vm, sec_off, need), "{tag}");
+    assert_eq!(removed, seg_size - new_seg, "{tag}: bytes cut");
+    assert!(removed > 0 && removed % fx.page == 0, "{tag}: {removed:#x}");
+    if !want_signed {
+        assert_eq!(data.len() as u64, orig.len() as u64 - removed, "{tag}");
+    }
+    let verify = support::llgo_ld([Path::new("verify"), &path]);
+    let vtext = String::from_utf8_lossy(&verify.stdout).into_owned();
+    assert!(verify.status.success(), "{tag}: {}", support::show(&verify));
+    assert!(vtext.contains("at slide 0x4000") && vtext.contains("at slide 0x234568000"), "{vtext}");
+    for args in [["--macho", "--dyld-info"], ["--macho", "--chained-fixups"]] {
+        let out = checked(
+            Command::new(require_tool("llvm-objdump-19")).args(args).arg(&path),
+            "llvm-objdump-19",
+        );
+        assert!(out.stderr.is_empty(), "{tag}: {args:?}: {}", support::show(&out));
+        assert!(String::from_utf8_lossy(&out.stdout).lines().count() > 5, "{tag}: {args:?}");
+    }
+    if want_signed {
+        let (limit, _, _, _) = check_page_hashes(&data);
+        assert_eq!(limit, signature(&m1).unwrap().0, "{tag}");
+        compare_with_objcopy(&data, &path, tag);
+    } else {
+        assert!(signature(&m1).is_none(), "{tag}");
+    }
+    eprintln!("{tag}: {} -> {} bytes, {removed:#x} cut, need {need:#x}", orig.len(), data.len());
+}
+
+#[test]
+fn rewrite_compacts_llgo_segment_arm64_and_x86_64_signed_and_unsigned() {
+    let cases: [(&str, &str, &[&str], bool); 4] = [
+        ("cli_arm64_signed", "arm64", &["-O1", "-Wl,-dead_strip"], true),
+        (
+            "cli_arm64_unsigned",
+            "arm64",
+            &["-O1", "-Wl,-dead_strip", "-Wl,-no_adhoc_codesign"],
+            false,
+        ),
+        ("cli_x86_64_signed", "x86_64", &["-O1", "-Wl,-dead_strip", "-Wl,-adhoc_codesign"], true),
+        ("cli_x86_64_unsigned", "x86_64", &["-O1", "-Wl,-dead_strip"], false),
+    ];
+    for (tag, arch, flags, signed) in cases {
+        let fx = build(&format!("{tag}_fx"), arch, "__LLGO", PAD, flags);
+        rewrite_and_check(&fx, tag, signed);
+    }
+}

@@ -10,7 +10,7 @@ use std::fmt;
 use crate::edit::{self, Edit};
 use crate::error::{Error, ErrorKind, Result};
 use crate::extract::{self, EntryState, IndexSource};
-use crate::image::SectionInfo;
+use crate::image::{Generation, SectionInfo};
 use crate::loader::{self, Compaction, Images, Loader};
 use crate::table::encode::{self, Placement, Span};
 use crate::table::{self, Stats};
@@ -221,8 +221,11 @@ pub fn plan(data: &[u8]) -> Result<Plan> {
         match decide(image) {
             Decision::Write(plan) => {
                 let mut summary = plan.summary;
+                // In a universal binary a slice that changed size would move the slices after
+                // it: the fat header is not relaid, so slices keep their layout.
+                let thin = list.len() == 1 && *offset == 0;
                 let (mut image_edits, compaction) =
-                    finish(image, plan.edits, summary.need).map_err(context)?;
+                    finish(image, plan.edits, summary.need, thin).map_err(context)?;
                 summary.compaction = compaction;
                 edit::shift(&mut image_edits, *offset);
                 edits.extend(image_edits);
@@ -247,8 +250,13 @@ fn finish(
     image: &dyn Loader<'_>,
     mut edits: Vec<Edit>,
     need: u64,
+    thin: bool,
 ) -> Result<(Vec<Edit>, Compaction)> {
-    let compaction = image.relayout(&mut edits, need)?;
+    let compaction = if thin || image.sections().generation() == Generation::One {
+        image.relayout(&mut edits, need)?
+    } else {
+        Compaction::Kept("a slice of a universal binary (the fat header is not relaid)".into())
+    };
     // The signer reads the changed pages through the edits: no copy of the whole image.
     let signing = image.sign(&edits)?;
     if !signing.is_empty() {

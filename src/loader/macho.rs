@@ -9,7 +9,8 @@ use crate::binary::macho::{MachOImage, OUTSIDE_SENTINEL};
 use crate::binary::macho_fixups::{FixupKind, Segment};
 use crate::bytes;
 use crate::codesign;
-use crate::edit::Edit;
+use crate::compact;
+use crate::edit::{self, Edit};
 use crate::error::Result;
 use crate::image::{Generation, Image, Pointer, SectionBytes};
 use crate::loader::macho_chains as surgery;
@@ -87,18 +88,46 @@ impl<'data> Loader<'data> for MachOImage<'data> {
         Ok(plan.edits)
     }
 
-    fn relayout(&self, _plan: &mut Vec<Edit>, _need: u64) -> Result<Compaction> {
+    fn relayout(&self, plan: &mut Vec<Edit>, need: u64) -> Result<Compaction> {
         if self.llgo.generation() == Generation::One {
             return Ok(Compaction::NotApplicable);
         }
-        Ok(Compaction::Kept("Mach-O compaction is not wired into the pipeline yet".into()))
+        // The table writer's chain surgery has already taken every fixup out of the entry
+        // section except the live slot at offset 16, which lies inside the table: no fixup is
+        // left in the range compaction cuts.
+        match compact::macho::plan(self.data, need)? {
+            compact::macho::Outcome::NotLlgoSegment => Ok(Compaction::Kept(
+                "the entry section is in __DATA: only a __LLGO segment is compacted".into(),
+            )),
+            compact::macho::Outcome::SizeOnly { edits } => {
+                plan.extend(edits);
+                edit::normalize(plan, self.data.len() as u64)?;
+                Ok(Compaction::Compacted { removed: 0 })
+            }
+            compact::macho::Outcome::Compact { edits, cut, removed, .. } => {
+                edit::clip_to_cut(plan, cut)?;
+                plan.extend(edits);
+                edit::normalize(plan, self.data.len() as u64)?;
+                Ok(Compaction::Compacted { removed })
+            }
+        }
     }
 
     fn sign(&self, changed: &[Edit]) -> Result<Vec<Edit>> {
-        match parsed_signature(self)? {
-            Some(sig) => codesign::rehash(&sig, self.data, changed),
-            None => Ok(Vec::new()),
+        let Some(sig) = parsed_signature(self)? else {
+            return Ok(Vec::new());
+        };
+        if changed.iter().all(Edit::is_same_size) {
+            return codesign::rehash(&sig, self.data, changed);
         }
+        // A relaid image: the code limit moved, so the signature is regenerated for the new
+        // layout (its size changes) and its edits are mapped back to the original.
+        let relaid = edit::apply(self.data, changed)?;
+        let Some(resigned) = codesign::regen::regenerate(&relaid)? else {
+            return Err(crate::internal!("the relaid image lost its code signature"));
+        };
+        let all = edit::compose(changed, &resigned.edits)?;
+        Ok(all.into_iter().filter(|e| !changed.contains(e)).collect())
     }
 
     fn load_sections(&self, slide: u64) -> Result<(SectionBytes<'data>, SectionBytes<'data>)> {
