@@ -93,6 +93,33 @@ fn gen2_fits_rewrite_compacts() {
     assert!(out.status.success(), "{}", show(&out));
     assert!(stdout(&out).contains("compacted: "), "{}", show(&out));
     assert_compacted(&raw, &built);
+
+    // verify checks adoption the way the runtime reads: up to __stop_, which after the cut
+    // must be zero-fill memory of the carrier. A carrier whose p_memsz ends at its file bytes
+    // is a defect.
+    let mut data = std::fs::read(&built.exe).unwrap();
+    let elf = goblin::elf::Elf::parse(&data).unwrap();
+    let (off, _) = section(&data, ENTRY).unwrap();
+    let i = elf
+        .program_headers
+        .iter()
+        .position(|p| {
+            p.p_type == goblin::elf::program_header::PT_LOAD
+                && p.p_offset <= off
+                && off < p.p_offset + p.p_filesz
+        })
+        .unwrap();
+    let (at, filesz) = (elf.header.e_phoff as usize + 56 * i + 40, elf.program_headers[i].p_filesz);
+    data[at..at + 8].copy_from_slice(&filesz.to_le_bytes());
+    let bad = built.exe.with_file_name("memsz-cut");
+    write_executable(&bad, &data);
+    let verify = llgo_ld([Path::new("verify"), &bad]);
+    assert_eq!(verify.status.code(), Some(1), "{}", show(&verify));
+    assert!(
+        show(&verify).contains("no PT_LOAD's memory holds llgo_funcinfo_entry"),
+        "{}",
+        show(&verify)
+    );
 }
 
 /// The shim, explicit mode and as `--ld-path`, on exactly LLGo's link line shape
@@ -276,7 +303,7 @@ fn gen2_malformed_layouts() {
             "a carrier not covering the section's memory",
             carrier_at + 40,
             entry.sh_addr + entry.sh_size - 8 - carrier.p_vaddr,
-            Want::InPlace("PT_LOAD"),
+            Want::Refused("no PT_LOAD's memory holds llgo_funcinfo_entry"),
         ),
     ];
     for (what, at, value, want) in cases {

@@ -206,6 +206,16 @@ impl<'data> ElfImage<'data> {
             .count())
     }
 
+    /// Whether a `PT_LOAD`'s memory (`p_vaddr .. p_vaddr + p_memsz`) holds `addr .. addr + len`.
+    pub fn loaded(&self, addr: u64, len: u64) -> bool {
+        let Some(end) = addr.checked_add(len) else { return false };
+        self.segments.iter().any(|p| {
+            p.p_type(LE) == elf::PT_LOAD
+                && p.p_vaddr(LE) <= addr
+                && p.p_vaddr(LE).checked_add(p.p_memsz(LE)).is_some_and(|e| end <= e)
+        })
+    }
+
     /// The index in the section header table of the entry section the runtime reads.
     pub fn entry_section_index(&self) -> Result<usize> {
         let e = self.llgo.entry;

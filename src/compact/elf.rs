@@ -25,6 +25,7 @@
 //! section or the section headers inside the cut) is an error here too.
 #![deny(clippy::indexing_slicing)]
 
+use std::mem::{offset_of, size_of};
 use std::ops::Range;
 
 use object::elf;
@@ -45,12 +46,12 @@ pub const ENTRY_SECTION: &[u8] = b"llgo_funcinfo_entry";
 pub const IDENTITY_SECTION: &[u8] = b"llgo_pclntab_id";
 
 /// Offsets of the fields compaction edits, inside their headers (ELF64).
-const E_SHOFF: u64 = 40;
-const SH_OFFSET: u64 = 24;
-const SH_SIZE: u64 = 32;
-const P_FILESZ: u64 = 32;
-const SHDR_SIZE: u64 = 64;
-const PHDR_SIZE: u64 = 56;
+const E_SHOFF: u64 = offset_of!(Header, e_shoff) as u64;
+const SH_OFFSET: u64 = offset_of!(elf::SectionHeader64<LittleEndian>, sh_offset) as u64;
+const SH_SIZE: u64 = offset_of!(elf::SectionHeader64<LittleEndian>, sh_size) as u64;
+const P_FILESZ: u64 = offset_of!(elf::ProgramHeader64<LittleEndian>, p_filesz) as u64;
+const SHDR_SIZE: u64 = size_of::<elf::SectionHeader64<LittleEndian>>() as u64;
+const PHDR_SIZE: u64 = size_of::<elf::ProgramHeader64<LittleEndian>>() as u64;
 /// ELF64 section headers and symbol tables need 8-byte alignment where they land.
 const MIN_CUT_ALIGN: u64 = 8;
 

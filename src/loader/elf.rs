@@ -15,12 +15,32 @@ use crate::image::{Generation, Image, SectionBytes, SectionInfo};
 use crate::loader::{Compaction, Loader};
 use crate::table::encode::Layout;
 
+impl ElfImage<'_> {
+    /// The runtime reads the entry section up to `__stop_` (the link-time end): after
+    /// compaction the tail past the section's file bytes must still be memory, zero-filled by
+    /// the carrier's `p_memsz`. `Some(problem)` when no `PT_LOAD` holds it.
+    fn unmapped_entry_tail(&self) -> Option<String> {
+        let entry = self.sections().entry;
+        let start = self.symbol_address(b"__start_llgo_funcinfo_entry")?;
+        let stop = self.symbol_address(b"__stop_llgo_funcinfo_entry")?;
+        (start == entry.addr && !self.loaded(start, stop.saturating_sub(start))).then(|| {
+            format!(
+                "no PT_LOAD's memory holds llgo_funcinfo_entry from __start_ ({start:#x}) to \
+                 __stop_ ({stop:#x}): the runtime would read unmapped memory"
+            )
+        })
+    }
+}
+
 impl<'data> Loader<'data> for ElfImage<'data> {
     fn image(&self) -> &dyn Image<'data> {
         self
     }
 
     fn precheck(&self) -> Result<()> {
+        if let Some(problem) = self.unmapped_entry_tail() {
+            return Err(crate::malformed!("{problem}"));
+        }
         let hits = self.relocations_into_sections()?;
         if hits > 0 {
             return Err(crate::unsupported!(
@@ -80,13 +100,14 @@ impl<'data> Loader<'data> for ElfImage<'data> {
 
     fn loader_problems(&self, _live_slots: &[u64]) -> Result<Vec<String>> {
         let hits = self.relocations_into_sections()?;
-        Ok(if hits > 0 {
-            vec![format!(
+        let mut problems = Vec::new();
+        if hits > 0 {
+            problems.push(format!(
                 "{hits} dynamic relocations target the LLGo sections: the loader would \
                  overwrite the table"
-            )]
-        } else {
-            Vec::new()
-        })
+            ));
+        }
+        problems.extend(self.unmapped_entry_tail());
+        Ok(problems)
     }
 }

@@ -347,6 +347,12 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(none.shortfall(), Some(1), "counted against the entry section");
+        // Generation 2 (no stub section): never the redirect, the shortfall against the entry.
+        let gen2 = layout(&r, Span { size: need - 1, ..entry }, None).unwrap_err();
+        assert_eq!(gen2.kind(), crate::error::ErrorKind::DoesNotFit);
+        assert_eq!(gen2.shortfall(), Some(1));
+        let fits = layout(&r, Span { size: need, ..entry }, None).unwrap();
+        assert_eq!((fits.placement, fits.stub.len()), (Placement::InPlace, 0));
     }
 
     #[test]
