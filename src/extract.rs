@@ -133,7 +133,8 @@ pub fn symbol_index(image: &dyn Image<'_>) -> Result<Option<(SymbolIndex, IndexS
     // there any more for `verify` (nor for a second look).
     let s = image.sections();
     let inside_sections = |what: &str, off: u64, len: u64| -> Result<()> {
-        for (name, sect) in [("the entry section", s.entry), ("the stub section", s.stub)] {
+        let sections = [("the entry section", Some(s.entry)), ("the stub section", s.stub)];
+        for (name, sect) in sections.into_iter().filter_map(|(n, s)| Some((n, s?))) {
             if off < sect.offset.saturating_add(sect.size) && sect.offset < off.saturating_add(len)
             {
                 return Err(malformed!(
@@ -209,7 +210,10 @@ pub fn funcinfo_count(image: &dyn Image<'_>) -> Option<u64> {
 pub fn input<'data>(image: &dyn Image<'data>) -> Result<Option<(Input<'data>, IndexSource)>> {
     let sections = image.sections();
     let entry = records(image, sections.entry, "llgo_funcinfo_entry")?;
-    let stub = records(image, sections.stub, "llgo_funcinfo_stubsite")?;
+    let stub = match sections.stub {
+        Some(stub) => records(image, stub, "llgo_funcinfo_stubsite")?,
+        None => Vec::new(),
+    };
     let Some((index, source)) = symbol_index(image)? else {
         return Ok(None);
     };
