@@ -4,6 +4,7 @@
 #![deny(clippy::indexing_slicing)]
 
 pub mod elf;
+pub mod elf_dynamic;
 pub mod fat;
 pub mod macho;
 pub mod macho_fixups;

@@ -1,7 +1,9 @@
-//! The ELF loader's part (docs/design.md, "Loaders"): a non-PIE executable is mapped as linked,
-//! so the table's live slots need no loader data and the sections are read at slide 0. A PIE
-//! whose dynamic relocations write into the sections is refused: the loader would overwrite
-//! the table. ELF executables carry no signature.
+//! The ELF loader's part (docs/design.md, "Loaders"). A non-PIE executable is mapped as linked:
+//! the table's live slots need no loader data and the sections are read at slide 0. An `ET_DYN`
+//! image (PIE executable, shared library) gets the relocation surgery of [`elf_relocs`]: the
+//! records' RELATIVE relocations go, one RELATIVE per live slot comes, and `verify` loads it at
+//! several non-zero biases. For every ELF, a dynamic relocation into the sections that the plan
+//! does not own refuses the rewrite. ELF files carry no signature.
 
 use std::borrow::Cow;
 
@@ -10,8 +12,12 @@ use crate::bytes;
 use crate::edit::Edit;
 use crate::error::Result;
 use crate::image::{Image, SectionBytes, SectionInfo};
-use crate::loader::Loader;
-use crate::table::encode::Layout;
+use crate::loader::{elf_relocs, Loader};
+use crate::table::encode::{Layout, Which};
+
+/// The load biases `verify` simulates for an `ET_DYN` image (64 KiB aligned, as a loader with
+/// the largest page size would pick; one above 4 GiB so 32-bit truncation shows).
+pub const DYN_SLIDES: [u64; 3] = [0x5555_5555_0000, 0x7f12_3456_0000, 0x1_0000_0000];
 
 impl<'data> Loader<'data> for ElfImage<'data> {
     fn image(&self) -> &dyn Image<'data> {
@@ -19,20 +25,25 @@ impl<'data> Loader<'data> for ElfImage<'data> {
     }
 
     fn precheck(&self) -> Result<()> {
-        let hits = self.relocations_into_sections()?;
-        if hits > 0 {
-            return Err(crate::unsupported!(
-                "position-independent executable: {hits} dynamic relocations target the LLGo \
-                 sections, the loader would overwrite the table (link with -no-pie)"
-            ));
-        }
-        Ok(())
+        elf_relocs::precheck(self)
     }
 
-    fn encode_live_slots(&self, _layout: &mut Layout) -> Result<Vec<Edit>> {
-        // Non-PIE: the live slots hold plain link-time addresses, which the encoder already
-        // wrote; no loader data names them.
-        Ok(Vec::new())
+    fn encode_live_slots(&self, layout: &mut Layout) -> Result<Vec<Edit>> {
+        // The live slots hold link-time addresses (the encoder wrote them): all a non-PIE
+        // loader needs, and the implicit addend of RELR/REL. ET_DYN: the surgery.
+        let s = self.sections();
+        let live: Vec<(u64, u64)> = layout
+            .live
+            .iter()
+            .map(|l| {
+                let base = match l.section {
+                    Which::Entry => s.entry.addr,
+                    Which::Stub => s.stub.addr,
+                };
+                (base.wrapping_add(l.offset), l.value)
+            })
+            .collect();
+        elf_relocs::surgery(self, &live)
     }
 
     fn relayout(&self, _plan: &[Edit]) -> Result<Vec<Edit>> {
@@ -41,11 +52,14 @@ impl<'data> Loader<'data> for ElfImage<'data> {
     }
 
     fn sign(&self, _changed: &[Edit]) -> Result<Vec<Edit>> {
-        // ELF executables carry no signature.
+        // ELF files carry no signature.
         Ok(Vec::new())
     }
 
-    fn load_sections(&self, _slide: u64) -> Result<(SectionBytes<'data>, SectionBytes<'data>)> {
+    fn load_sections(&self, slide: u64) -> Result<(SectionBytes<'data>, SectionBytes<'data>)> {
+        if self.is_dyn() {
+            return elf_relocs::load_cow(self, slide);
+        }
         // Mapped as linked: the file bytes at slide 0, borrowed.
         let s = self.sections();
         let read = |i: SectionInfo| {
@@ -55,19 +69,15 @@ impl<'data> Loader<'data> for ElfImage<'data> {
     }
 
     fn verify_slides(&self) -> Vec<u64> {
-        // A non-PIE executable is loaded at its link address only.
-        vec![0]
+        if self.is_dyn() {
+            DYN_SLIDES.to_vec()
+        } else {
+            // A non-PIE executable is loaded at its link address only.
+            vec![0]
+        }
     }
 
-    fn loader_problems(&self, _live_slots: &[u64]) -> Result<Vec<String>> {
-        let hits = self.relocations_into_sections()?;
-        Ok(if hits > 0 {
-            vec![format!(
-                "{hits} dynamic relocations target the LLGo sections: the loader would \
-                 overwrite the table"
-            )]
-        } else {
-            Vec::new()
-        })
+    fn loader_problems(&self, live_slots: &[u64]) -> Result<Vec<String>> {
+        elf_relocs::problems(self, live_slots)
     }
 }

@@ -9,6 +9,7 @@
 #![deny(clippy::indexing_slicing)]
 
 pub mod elf;
+pub mod elf_relocs;
 pub mod macho;
 pub mod macho_chains;
 
