@@ -31,6 +31,8 @@ pub struct ImageInfo {
     pub rows: Option<usize>,
     pub buckets: Option<u32>,
     pub need: Option<u64>,
+    /// ELF: the dynamic relocations and what the plan does with those into the sections.
+    pub relocations: Option<crate::loader::RelocationPicture>,
 }
 
 #[derive(Clone, Debug)]
@@ -69,6 +71,7 @@ fn inspect_image(image: &dyn Loader<'_>) -> Result<ImageInfo> {
         rows: None,
         buckets: None,
         need: None,
+        relocations: image.relocation_picture(),
     };
     match plan::decide(image) {
         Decision::AlreadyRewritten { placement } => {
@@ -158,6 +161,9 @@ impl Info {
             if let Some(n) = i.need {
                 writeln!(out, "    blob            {n} bytes")?;
             }
+            if let Some(r) = &i.relocations {
+                writeln!(out, "    relocations     {r}")?;
+            }
             writeln!(out, "    outcome         {}: {}", i.outcome, i.detail)?;
         }
         Ok(())
@@ -211,6 +217,14 @@ impl Info {
                     st.not_in_index,
                     st.duplicates,
                     st.clone_suffixed
+                ));
+            }
+            if let Some(r) = &i.relocations {
+                s.push_str(&format!(
+                    ",\"relocations\":{{\"total\":{},\"into_sections\":{},\"plan\":{}}}",
+                    r.total,
+                    r.into_sections,
+                    json_str(&r.plan)
                 ));
             }
             s.push('}');

@@ -12,7 +12,7 @@ use crate::bytes;
 use crate::edit::Edit;
 use crate::error::Result;
 use crate::image::{Image, SectionBytes, SectionInfo};
-use crate::loader::{elf_relocs, Loader};
+use crate::loader::{elf_relocs, Loader, RelocationPicture};
 use crate::table::encode::{Layout, Which};
 
 /// The load biases `verify` simulates for an `ET_DYN` image (64 KiB aligned, as a loader with
@@ -79,5 +79,23 @@ impl<'data> Loader<'data> for ElfImage<'data> {
 
     fn loader_problems(&self, live_slots: &[u64]) -> Result<Vec<String>> {
         elf_relocs::problems(self, live_slots)
+    }
+
+    fn relocation_picture(&self) -> Option<RelocationPicture> {
+        let p = elf_relocs::picture(self);
+        let plan = if p.into_sections == 0 && !self.is_dyn() {
+            "none (not position-independent, nothing targets the sections)".to_string()
+        } else if p.owned < p.into_sections {
+            format!("refuse ({} not owned by the plan)", p.into_sections - p.owned)
+        } else if !self.is_dyn() {
+            "none".to_string()
+        } else {
+            format!(
+                "remove {} from the sections, one R_*_RELATIVE per live slot in {}",
+                p.owned,
+                p.live_table.unwrap_or("no table (refuse)")
+            )
+        };
+        Some(RelocationPicture { total: p.total, into_sections: p.into_sections, plan })
     }
 }
