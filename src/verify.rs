@@ -98,7 +98,10 @@ pub fn verify_with(data: &[u8], depth: Depth) -> Result<Report> {
             report.problems.push(format!("{what}: {p}"));
         }
         if let Some(r) = image.relocation_picture() {
-            report.checked.push(format!("{what}: {} dynamic relocations, {} into the LLGo sections", r.total, r.into_sections));
+            report.checked.push(format!(
+                "{what}: {} dynamic relocations, {} into the LLGo sections",
+                r.total, r.into_sections
+            ));
         }
     }
     Ok(report)
