@@ -439,3 +439,47 @@ fn relacount_above_the_table_is_refused() {
         &["DT_RELACOUNT", "above the table"],
     );
 }
+
+// ---- The shim and `-shared` -------------------------------------------------------------------
+
+/// A `-shared` link through the shim whose output carries LLGo records is rewritten like an
+/// executable (strict mode: a failure would fail the link); the library then passes its check
+/// through a host.
+#[test]
+fn shim_rewrites_a_shared_link_with_llgo_records() {
+    for (name, toolchain) in [("shim_so_lld", Toolchain::ClangLld), ("shim_so_bfd", Toolchain::GccBfd)] {
+        let dir = scratch_dir(&format!("pie/{name}"));
+        let (lib, prog, arch) = build(&dir, toolchain, Kind::Shared, Relocs::Rela, true);
+        let head = objdump_head(&lib, "llgo_funcinfo_entry");
+        assert_eq!(&head[..8], b"LLGOFTB1", "{name}: the shim did not rewrite the library");
+        let verify = llgo_ld(["verify".as_ref(), lib.as_os_str()]);
+        assert!(verify.status.success(), "{name}: verify\n{}", show(&verify));
+        let run = run_program(&prog, arch);
+        assert_eq!(run.status.code(), Some(RTCHECK_OK), "{name}: {}", show(&run));
+    }
+}
+
+/// A plain `-shared` link (no LLGo sections) through the shim is forwarded: the output is the
+/// byte-identical library the driver makes directly, and the header probe skips it.
+#[test]
+fn shim_forwards_a_plain_shared_link() {
+    let dir = scratch_dir("pie/shim_so_plain");
+    let src = dir.join("plain.c");
+    std::fs::write(&src, "int twice(int x) { return 2 * x; }\n").expect("writing plain.c");
+    let plain = Toolchain::ClangLld.driver();
+    let direct = dir.join("libdirect.so");
+    let shimmed = dir.join("libshim.so");
+    let mut cmd = Toolchain::ClangLld.driver();
+    checked(cmd.args(["-fPIC", "-shared", "-O1"]).arg(&src).arg("-o").arg(&direct), "direct");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_llgo-ld"));
+    cmd.arg(plain.get_program())
+        .args(plain.get_args())
+        .args(["-fPIC", "-shared", "-O1"])
+        .arg(&src)
+        .arg("-o")
+        .arg(&shimmed)
+        .env("LLGO_LD_STRICT", "1");
+    checked(&mut cmd, "through the shim");
+    let (a, b) = (std::fs::read(&direct).expect("direct"), std::fs::read(&shimmed).expect("shim"));
+    assert!(a == b, "the shim changed a plain shared library");
+}

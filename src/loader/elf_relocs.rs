@@ -232,7 +232,7 @@ fn shrink_explicit(
     }
     let mut table: Vec<u8> = entries.concat();
     table.resize(t.size as usize, 0);
-    edits.push(Edit::overwrite(t.offset, table));
+    edits.extend(changed_range(t.offset, old, table));
     let new_size = new_n * entsize;
     edits.push(Edit::overwrite(t.size_entry + 8, new_size.to_le_bytes().to_vec()));
     if let Some(c) = count {
@@ -241,6 +241,15 @@ fn shrink_explicit(
     }
     let sh_type = if entsize == RELA_SIZE { elf::SHT_RELA.0 } else { elf::SHT_REL.0 };
     fix_section_size(image, t, sh_type, new_size, edits)
+}
+
+/// The one overwrite that turns `old` (at file offset `at`) into `new` (same length): from the
+/// first to the last differing byte, so an unchanged prefix of a large table is not rewritten.
+fn changed_range(at: u64, old: &[u8], new: Vec<u8>) -> Option<Edit> {
+    let first = old.iter().zip(&new).position(|(a, b)| a != b)?;
+    let last = old.iter().zip(&new).rposition(|(a, b)| a != b)?;
+    let bytes = new.get(first..=last)?.to_vec();
+    Some(Edit::overwrite(at + first as u64, bytes))
 }
 
 /// The section header of a dynamic table must say its new size (readelf and objdump read it).
@@ -295,7 +304,8 @@ fn reencode_relr(
     }
     let mut table: Vec<u8> = encoded.iter().flat_map(|w| w.to_le_bytes()).collect();
     table.resize(t.size as usize, 0);
-    edits.push(Edit::overwrite(t.offset, table));
+    let old = bytes::slice(image.data(), t.offset, t.size, "DT_RELR")?;
+    edits.extend(changed_range(t.offset, old, table));
     edits.push(Edit::overwrite(t.size_entry + 8, new_size.to_le_bytes().to_vec()));
     fix_section_size(image, t, elf::SHT_RELR.0, new_size, edits)
 }
