@@ -447,7 +447,9 @@ fn relacount_above_the_table_is_refused() {
 /// through a host.
 #[test]
 fn shim_rewrites_a_shared_link_with_llgo_records() {
-    for (name, toolchain) in [("shim_so_lld", Toolchain::ClangLld), ("shim_so_bfd", Toolchain::GccBfd)] {
+    for (name, toolchain) in
+        [("shim_so_lld", Toolchain::ClangLld), ("shim_so_bfd", Toolchain::GccBfd)]
+    {
         let dir = scratch_dir(&format!("pie/{name}"));
         let (lib, prog, arch) = build(&dir, toolchain, Kind::Shared, Relocs::Rela, true);
         let head = objdump_head(&lib, "llgo_funcinfo_entry");
