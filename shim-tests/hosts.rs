@@ -343,3 +343,144 @@ fn c_shared_library_through_both_hosts() {
     );
     assert_second_rewrite_is_noop("c-shared", &lib);
 }
+
+// ---- Build systems (docs/usage.md, "C hosts of LLGo libraries") ------------------------------
+
+/// Copies `main.c` and `libprobe.h` into `dir` and makes `dir/lib/libprobe.a`: the archive for an
+/// lld link (`.ctors` renamed) or as shipped (ld.bfd).
+fn recipe_inputs(dir: &Path, for_lld: bool) -> PathBuf {
+    let libs = libs_dir().join("c-archive");
+    for f in ["main.c", "libprobe.h"] {
+        std::fs::copy(libs.join(f), dir.join(f)).expect("copying the host source");
+    }
+    archives(dir, false);
+    let lib = dir.join("lib");
+    std::fs::create_dir_all(&lib).expect("mkdir lib");
+    let archive = if for_lld { "libprobe-lld.a" } else { "libprobe.a" };
+    std::fs::copy(dir.join(archive), lib.join("libprobe.a")).expect("copying the archive");
+    lib.join("libprobe.a")
+}
+
+/// The built host passes, from the runtime's table, and its table verifies.
+fn recipe_checks(what: &str, exe: &Path) {
+    verify_ok(what, exe, false);
+    assert_pass_prebuilt(what, &run_debug(&mut Command::new(exe)));
+}
+
+/// make with `CC="llgo-ld gcc"` (explicit mode, like ccache): gcc + ld.bfd, Debian's default PIE.
+#[test]
+fn recipe_make_with_cc() {
+    let dir = scratch_dir("hosts/recipe_make");
+    let archive = recipe_inputs(&dir, false);
+    std::fs::write(
+        dir.join("Makefile"),
+        format!(
+            "host: main.c\n\t$(CC) -O1 -I. main.c {} {} -o $@\n",
+            archive.display(),
+            HOST_LIBS.join(" ")
+        ),
+    )
+    .expect("writing the Makefile");
+    let cc = format!("{} {}", env!("CARGO_BIN_EXE_llgo-ld"), require_tool("gcc").display());
+    checked(
+        Command::new(require_tool("make"))
+            .arg("-C")
+            .arg(&dir)
+            .arg(format!("CC={cc}"))
+            .env("LLGO_LD_STRICT", "1"),
+        "make",
+    );
+    recipe_checks("make", &dir.join("host"));
+}
+
+/// CMake with clang-19 as the compiler and llgo-ld as its linker (`--ld-path`; llgo-ld under
+/// its own name with linker arguments runs lld).
+#[test]
+fn recipe_cmake_with_ld_path() {
+    let dir = scratch_dir("hosts/recipe_cmake");
+    let archive = recipe_inputs(&dir, true);
+    std::fs::write(
+        dir.join("CMakeLists.txt"),
+        format!(
+            "cmake_minimum_required(VERSION 3.25)\nproject(host C)\nadd_executable(host main.c)\n\
+             target_link_libraries(host PRIVATE {} {})\n",
+            archive.display(),
+            HOST_LIBS.join(" ")
+        ),
+    )
+    .expect("writing CMakeLists.txt");
+    let build = dir.join("build");
+    checked(
+        Command::new(require_tool("cmake"))
+            .arg("-S")
+            .arg(&dir)
+            .arg("-B")
+            .arg(&build)
+            .arg(format!("-DCMAKE_C_COMPILER={}", require_tool("clang-19").display()))
+            .arg(format!("-DCMAKE_EXE_LINKER_FLAGS=--ld-path={}", env!("CARGO_BIN_EXE_llgo-ld"))),
+        "cmake configure",
+    );
+    checked(
+        Command::new(require_tool("cmake")).arg("--build").arg(&build).env("LLGO_LD_STRICT", "1"),
+        "cmake --build",
+    );
+    recipe_checks("cmake", &build.join("host"));
+}
+
+/// Cargo: a Rust host links the archive through `build.rs` and uses clang-19 with llgo-ld as its
+/// linker (`.cargo/config.toml`: `linker`, `-C link-arg=--ld-path=...`). Rust links PIE.
+#[test]
+fn recipe_cargo_with_build_rs() {
+    let dir = scratch_dir("hosts/recipe_cargo");
+    let archive = recipe_inputs(&dir, true);
+    let lib_dir = archive.parent().expect("lib dir");
+    std::fs::create_dir_all(dir.join("src")).expect("mkdir src");
+    std::fs::create_dir_all(dir.join(".cargo")).expect("mkdir .cargo");
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        "[package]\nname = \"host\"\nversion = \"0.1.0\"\nedition = \"2021\"\nbuild = \"build.rs\"\n\n[workspace]\n",
+    )
+    .expect("Cargo.toml");
+    let mut build_rs = format!(
+        "fn main() {{\n    println!(\"cargo:rustc-link-search=native={}\");\n    \
+         println!(\"cargo:rustc-link-lib=static=probe\");\n",
+        lib_dir.display()
+    );
+    for l in HOST_LIBS {
+        build_rs.push_str(&format!("    println!(\"cargo:rustc-link-arg={l}\");\n"));
+    }
+    build_rs.push_str("}\n");
+    std::fs::write(dir.join("build.rs"), build_rs).expect("build.rs");
+    std::fs::write(
+        dir.join("src/main.rs"),
+        "extern \"C\" {\n    fn Add(a: i32, b: i32) -> i32;\n    fn CheckNames() -> i32;\n}\n\n\
+         fn main() {\n    let a = unsafe { Add(2, 3) };\n    let fails = unsafe { CheckNames() };\n    \
+         println!(\"rust host: Add={a}\");\n    \
+         if fails == 0 && a == 5 {\n        println!(\"PASS\");\n    } else {\n        \
+         println!(\"FAIL {fails}\");\n        std::process::exit(1);\n    }\n}\n",
+    )
+    .expect("main.rs");
+    let triple = "x86_64-unknown-linux-gnu";
+    std::fs::write(
+        dir.join(".cargo/config.toml"),
+        format!(
+            "[target.{triple}]\nlinker = \"{}\"\nrustflags = [\"-C\", \"link-arg=--ld-path={}\"]\n",
+            require_tool("clang-19").display(),
+            env!("CARGO_BIN_EXE_llgo-ld")
+        ),
+    )
+    .expect("config.toml");
+    let target = dir.join("target");
+    checked(
+        Command::new(require_tool("cargo"))
+            .current_dir(&dir)
+            .args(["build", "--offline", "--quiet"])
+            .env("CARGO_TARGET_DIR", &target)
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .env("LLGO_LD_STRICT", "1"),
+        "cargo build",
+    );
+    let exe = target.join("debug/host");
+    recipe_checks("cargo", &exe);
+}
