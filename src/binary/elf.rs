@@ -7,12 +7,13 @@ use object::elf;
 use object::read::elf::{FileHeader, ProgramHeader, SectionHeader, SectionTable, Sym, SymbolTable};
 use object::LittleEndian;
 
-use crate::binary::elf_dynamic::{self, DynReloc, Dynamic, Source};
 use crate::binary::NotOurs;
 use crate::bytes;
 use crate::error::{Error, Result};
 use crate::image::{Image, LlgoSections, NameStyle, Pointer, SectionInfo, TextSymbol};
 use crate::malformed;
+// PT_DYNAMIC and the dynamic relocations (issue 10).
+use crate::binary::elf_dynamic::{self, DynReloc, Dynamic, Source};
 
 pub const ENTRY_SECTION: &[u8] = b"llgo_funcinfo_entry";
 pub const STUB_SECTION: &[u8] = b"llgo_funcinfo_stubsite";
