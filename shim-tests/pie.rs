@@ -116,8 +116,8 @@ fn inside(offset: u64, ranges: &[(u64, u64)]) -> bool {
 /// (`WALR` in its executables and libraries), and a PIE or shared object needs that, since the
 /// records become dynamic relocations. The generated sources include "llgo_records.h" by quotes,
 /// so a copy beside them with `"ao"`/`"aR"` made `"awo"`/`"awR"` takes precedence.
-fn generate_writable(dir: &Path) -> Vec<PathBuf> {
-    generate(&FixtureSpec::MATRIX, dir);
+fn generate_writable(dir: &Path, spec: &FixtureSpec) -> Vec<PathBuf> {
+    generate(spec, dir);
     let header = std::fs::read_to_string(fixtures_dir().join("llgo_records.h")).expect("header");
     let patched = header.replace(r#"\"ao\""#, r#"\"awo\""#).replace(r#"\"aR\""#, r#"\"awR\""#);
     assert_ne!(header, patched, "llgo_records.h no longer spells the flags \"ao\"");
@@ -142,7 +142,18 @@ fn build(
     relocs: Relocs,
     shim: bool,
 ) -> (PathBuf, PathBuf, Arch) {
-    let sources = generate_writable(dir);
+    build_spec(dir, &FixtureSpec::MATRIX, toolchain, kind, relocs, shim)
+}
+
+fn build_spec(
+    dir: &Path,
+    spec: &FixtureSpec,
+    toolchain: Toolchain,
+    kind: Kind,
+    relocs: Relocs,
+    shim: bool,
+) -> (PathBuf, PathBuf, Arch) {
+    let sources = generate_writable(dir, spec);
     let prog = dir.join("prog");
     let artifact = match kind {
         Kind::Pie => prog.clone(),
@@ -484,4 +495,50 @@ fn shim_forwards_a_plain_shared_link() {
     checked(&mut cmd, "through the shim");
     let (a, b) = (std::fs::read(&direct).expect("direct"), std::fs::read(&shimmed).expect("shim"));
     assert!(a == b, "the shim changed a plain shared library");
+}
+
+/// A spilled table in a PIE: two live slots (the redirect's target 16 bytes into the entry
+/// section, the blob's base 16 bytes into the stub section), each the target of exactly one
+/// RELATIVE relocation; nothing else in either section.
+#[test]
+fn spilled_pie_has_one_relative_per_live_slot() {
+    for (name, toolchain, relocs) in [
+        ("spill_pie_x86_lld_relr", Toolchain::ClangLld, Relocs::Relr),
+        ("spill_pie_x86_bfd", Toolchain::GccBfd, Relocs::Rela),
+        ("spill_so_a64_lld", Toolchain::Aarch64ClangLld, Relocs::Rela),
+    ] {
+        let dir = scratch_dir(&format!("pie/{name}"));
+        let kind = if name.contains("_so_") { Kind::Shared } else { Kind::Pie };
+        let (artifact, prog, arch) =
+            build_spec(&dir, &FixtureSpec::SPILL, toolchain, kind, relocs, false);
+        let entry = section(&artifact, "llgo_funcinfo_entry");
+        let stub = section(&artifact, "llgo_funcinfo_stubsite");
+        let before = relocations(&artifact);
+        let rewrite = llgo_ld(["rewrite".as_ref(), artifact.as_os_str()]);
+        assert!(rewrite.status.success(), "{name}: rewrite\n{}", show(&rewrite));
+        assert!(String::from_utf8_lossy(&rewrite.stdout).contains("spilled"), "{}", show(&rewrite));
+        let verify = llgo_ld(["verify".as_ref(), artifact.as_os_str()]);
+        assert!(verify.status.success(), "{name}: verify\n{}", show(&verify));
+        let after = relocations(&artifact);
+        let mut live: Vec<u64> = after
+            .iter()
+            .filter(|r| inside(r.offset, &[entry, stub]))
+            .inspect(|r| assert!(r.relative(), "{name}: {r:?}"))
+            .map(|r| r.offset)
+            .collect();
+        live.sort();
+        let mut want = vec![entry.0 + 16, stub.0 + 16];
+        want.sort();
+        assert_eq!(live, want, "{name}: relocations into the sections");
+        let rest = |l: &[Listed]| {
+            let mut v: Vec<Listed> =
+                l.iter().filter(|r| !inside(r.offset, &[entry, stub])).cloned().collect();
+            v.sort();
+            v
+        };
+        assert!(rest(&before) == rest(&after), "{name}: other relocations changed");
+        let run = run_program(&prog, arch);
+        assert_eq!(run.status.code(), Some(RTCHECK_OK), "{name}: {}", show(&run));
+        assert!(String::from_utf8_lossy(&run.stdout).contains("table spilled"), "{}", show(&run));
+    }
 }
