@@ -542,3 +542,23 @@ fn spilled_pie_has_one_relative_per_live_slot() {
         assert!(String::from_utf8_lossy(&run.stdout).contains("table spilled"), "{}", show(&run));
     }
 }
+
+/// A PIE whose table fits neither section, linked through the shim: the relink for room (a
+/// padding object) runs for PIE links too, and the second link's output gets the surgery.
+#[test]
+fn shim_relinks_a_pie_that_does_not_fit() {
+    let dir = scratch_dir("pie/relink_pie");
+    let (artifact, prog, arch) =
+        build_spec(&dir, &FixtureSpec::NO_FIT, Toolchain::ClangLld, Kind::Pie, Relocs::Rela, true);
+    let head = objdump_head(&artifact, "llgo_funcinfo_entry");
+    assert_eq!(&head[..8], b"LLGOFTB1", "the shim did not rewrite the relinked PIE");
+    let verify = llgo_ld(["verify".as_ref(), artifact.as_os_str()]);
+    assert!(verify.status.success(), "verify\n{}", show(&verify));
+    let entry = section(&artifact, "llgo_funcinfo_entry");
+    let stub = section(&artifact, "llgo_funcinfo_stubsite");
+    let into: Vec<Listed> =
+        relocations(&artifact).into_iter().filter(|r| inside(r.offset, &[entry, stub])).collect();
+    assert_eq!(into.len(), 1, "{into:?}");
+    let run = run_program(&prog, arch);
+    assert_eq!(run.status.code(), Some(RTCHECK_OK), "{}", show(&run));
+}
