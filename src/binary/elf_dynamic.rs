@@ -300,7 +300,15 @@ impl Dynamic {
         }
         if let Some(t) = relr {
             let words = read_words(data, t)?;
-            for (index, target) in decode_relr(&words).into_iter().enumerate() {
+            // A bitmap word names up to 63 words: bound what a hostile table can make us hold
+            // by what the file could back (relocated words are file-backed).
+            let targets = decode_relr_bounded(&words, data.len() / 8).ok_or_else(|| {
+                malformed!(
+                    "DT_RELR at file offset {:#x} encodes more relocations than the file has words",
+                    t.offset
+                )
+            })?;
+            for (index, target) in targets.into_iter().enumerate() {
                 relocs.push(DynReloc {
                     source: Source::Relr,
                     index,
@@ -376,7 +384,12 @@ pub fn read_words(data: &[u8], t: Table) -> Result<Vec<u64>> {
 /// RELR: an even word is an address and starts a run; an odd word is a bitmap of the next 63
 /// words after the run's position.
 pub fn decode_relr(words: &[u64]) -> Vec<u64> {
-    let mut out = Vec::new();
+    decode_relr_bounded(words, usize::MAX).unwrap_or_default()
+}
+
+/// [`decode_relr`], or `None` as soon as more than `limit` addresses come out.
+pub fn decode_relr_bounded(words: &[u64], limit: usize) -> Option<Vec<u64>> {
+    let mut out = Vec::with_capacity(words.len().min(limit));
     let mut next = 0u64;
     for &w in words {
         if w & 1 == 0 {
@@ -390,8 +403,11 @@ pub fn decode_relr(words: &[u64]) -> Vec<u64> {
             }
             next = next.wrapping_add(8 * 63);
         }
+        if out.len() > limit {
+            return None;
+        }
     }
-    out
+    Some(out)
 }
 
 /// The canonical RELR encoding of sorted, 8-byte aligned, distinct addresses (what lld and
@@ -434,6 +450,7 @@ mod tests {
     #[test]
     fn relr_runs_and_bitmaps() {
         assert_eq!(decode_relr(&[0x1000, 0b1011]), vec![0x1000, 0x1008, 0x1018]);
+        assert_eq!(decode_relr_bounded(&[0x1000, u64::MAX], 10), None);
     }
 
     #[test]
