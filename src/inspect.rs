@@ -71,7 +71,13 @@ fn inspect_image(image: &dyn Loader<'_>) -> Result<ImageInfo> {
         rows: None,
         buckets: None,
         need: None,
-        relocations: image.relocation_picture(),
+        relocations: image.relocation_picture().map(|mut r| {
+            if state != EntryState::Records {
+                r.plan = "none (already rewritten: what targets the sections is the live slots')"
+                    .into();
+            }
+            r
+        }),
     };
     match plan::decide(image) {
         Decision::AlreadyRewritten { placement } => {
