@@ -363,16 +363,84 @@ fn dynamic_entries(data: &[u8]) -> Vec<(usize, u64, u64)> {
 fn refused_after(name: &str, toolchain: Toolchain, patch: impl Fn(&mut Vec<u8>), words: &[&str]) {
     let dir = scratch_dir(&format!("pie/{name}"));
     let built = build_fixture(&dir, &FixtureSpec::MATRIX, toolchain, Opt::O1, false);
-    let mut data = std::fs::read(&built.exe).expect("reading the fixture");
+    refused_file(name, &built.exe, patch, words);
+}
+
+fn refused_file(name: &str, exe: &Path, patch: impl Fn(&mut Vec<u8>), words: &[&str]) {
+    let mut data = std::fs::read(exe).expect("reading the fixture");
     patch(&mut data);
-    write_executable(&built.exe, &data);
-    let rewrite = llgo_ld(["rewrite".as_ref(), built.exe.as_os_str()]);
+    write_executable(exe, &data);
+    let rewrite = llgo_ld(["rewrite".as_ref(), exe.as_os_str()]);
     assert_eq!(rewrite.status.code(), Some(1), "{name}: rewrite\n{}", show(&rewrite));
     let said = String::from_utf8_lossy(&rewrite.stderr);
     for w in words {
         assert!(said.contains(w), "{name}: the message does not name {w:?}: {said}");
     }
-    assert!(std::fs::read(&built.exe).expect("reading again") == data, "{name}: file changed");
+    assert!(std::fs::read(exe).expect("reading again") == data, "{name}: file changed");
+}
+
+/// The first entry of section `table` retargeted at 32 bytes into the entry section; returns
+/// its `r_info` type.
+fn retarget_first(data: &mut [u8], table: &str) -> u32 {
+    let elf = goblin::elf::Elf::parse(data).expect("goblin");
+    let named = |n: &str| {
+        elf.section_headers
+            .iter()
+            .find(|s| elf.shdr_strtab.get_at(s.sh_name) == Some(n))
+            .unwrap_or_else(|| panic!("no {n}"))
+            .clone()
+    };
+    let entry = named("llgo_funcinfo_entry").sh_addr;
+    let at = named(table).sh_offset as usize;
+    drop(elf);
+    data[at..at + 8].copy_from_slice(&(entry + 32).to_le_bytes());
+    u32::from_le_bytes(data[at + 8..at + 12].try_into().expect("4 bytes"))
+}
+
+/// A PLT relocation (DT_JMPREL) into the entry section of a non-PIE file: refused.
+#[test]
+fn jump_slot_into_the_entry_section_is_refused() {
+    refused_after(
+        "jump_slot_into_entry",
+        Toolchain::GccBfd,
+        |data| assert_eq!(retarget_first(data, ".rela.plt"), 7, "R_X86_64_JUMP_SLOT"),
+        &["R_X86_64_JUMP_SLOT", "DT_JMPREL", "llgo_funcinfo_entry"],
+    );
+}
+
+/// In a PIE the plan owns only the pointer relocations: a GLOB_DAT into the entry section is
+/// refused there too.
+#[test]
+fn pie_glob_dat_into_the_entry_section_is_refused() {
+    let dir = scratch_dir("pie/pie_glob_dat_into_entry");
+    let (artifact, _, _) = build(&dir, Toolchain::GccBfd, Kind::Pie, Relocs::Rela, false);
+    refused_file(
+        "pie_glob_dat_into_entry",
+        &artifact,
+        |data| {
+            // .rela.dyn of a bfd PIE starts with its RELATIVE block; find a GLOB_DAT.
+            let elf = goblin::elf::Elf::parse(data).expect("goblin");
+            let rela = elf
+                .section_headers
+                .iter()
+                .find(|s| elf.shdr_strtab.get_at(s.sh_name) == Some(".rela.dyn"))
+                .expect(".rela.dyn")
+                .clone();
+            let entry = elf
+                .section_headers
+                .iter()
+                .find(|s| elf.shdr_strtab.get_at(s.sh_name) == Some("llgo_funcinfo_entry"))
+                .expect("entry")
+                .sh_addr;
+            drop(elf);
+            let at = (0..rela.sh_size as usize / 24)
+                .map(|i| rela.sh_offset as usize + 24 * i)
+                .find(|&at| data[at + 8] == 6)
+                .expect("a GLOB_DAT in .rela.dyn");
+            data[at..at + 8].copy_from_slice(&(entry + 32).to_le_bytes());
+        },
+        &["R_X86_64_GLOB_DAT", "llgo_funcinfo_entry", "surgery does not handle"],
+    );
 }
 
 /// Patches the first `.rela.dyn` entry (a GLOB_DAT in every glibc-linked fixture) to target the

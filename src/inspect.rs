@@ -73,8 +73,8 @@ fn inspect_image(image: &dyn Loader<'_>) -> Result<ImageInfo> {
         need: None,
         relocations: image.relocation_picture().map(|mut r| {
             if state != EntryState::Records {
-                r.plan = "none (already rewritten: what targets the sections is the live slots')"
-                    .into();
+                r.plan =
+                    "none (already rewritten: what targets the sections is the live slots')".into();
             }
             r
         }),
