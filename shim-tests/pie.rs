@@ -18,6 +18,8 @@ use support::*;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
     Pie,
+    /// `-static-pie`: glibc's own start-up code applies the relocations.
+    StaticPie,
     Shared,
 }
 
@@ -156,7 +158,7 @@ fn build_spec(
     let sources = generate_writable(dir, spec);
     let prog = dir.join("prog");
     let artifact = match kind {
-        Kind::Pie => prog.clone(),
+        Kind::Pie | Kind::StaticPie => prog.clone(),
         Kind::Shared => dir.join("libfix.so"),
     };
     let mut cmd = if shim {
@@ -172,6 +174,7 @@ fn build_spec(
         .arg(fixtures_dir())
         .args(match kind {
             Kind::Pie => &["-fpie", "-pie"][..],
+            Kind::StaticPie => &["-fpie", "-static-pie"][..],
             Kind::Shared => &["-fPIC", "-shared", "-Dmain=fixture_main"][..],
         })
         .args(&sources)
@@ -331,6 +334,8 @@ cells! {
     a64_lld_so_relr:      Aarch64ClangLld, Shared, Relr;
     a64_bfd_pie_rela:     Aarch64GccBfd, Pie, Rela;
     a64_bfd_so_rela:      Aarch64GccBfd, Shared, Rela;
+    x86_bfd_static_pie:   GccBfd, StaticPie, Rela;
+    x86_lld_static_pie:   ClangLld, StaticPie, Rela;
 }
 // No mold RELR cells: mold 1.10.1 writes DT_RELR without the GLIBC_ABI_DT_RELR version need,
 // and glibc refuses to load the result ("DT_RELR without GLIBC_ABI_DT_RELR dependency") before
