@@ -9,15 +9,34 @@ use std::borrow::Cow;
 
 use crate::binary::elf::ElfImage;
 use crate::bytes;
-use crate::edit::Edit;
+use crate::compact;
+use crate::compact::elf::SectionRef;
+use crate::edit::{self, Edit};
 use crate::error::Result;
-use crate::image::{Image, SectionBytes, SectionInfo};
-use crate::loader::{elf_relocs, Loader, RelocationPicture};
+use crate::image::{Generation, Image, SectionBytes, SectionInfo};
+use crate::loader::{elf_relocs, Compaction, Loader, RelocationPicture};
 use crate::table::encode::{Layout, Which};
 
 /// The load biases `verify` simulates for an `ET_DYN` image (64 KiB aligned, as a loader with
 /// the largest page size would pick; one above 4 GiB so 32-bit truncation shows).
 pub const DYN_SLIDES: [u64; 3] = [0x5555_5555_0000, 0x7f12_3456_0000, 0x1_0000_0000];
+
+impl ElfImage<'_> {
+    /// The runtime reads the entry section up to `__stop_` (the link-time end): after
+    /// compaction the tail past the section's file bytes must still be memory, zero-filled by
+    /// the carrier's `p_memsz`. `Some(problem)` when no `PT_LOAD` holds it.
+    fn unmapped_entry_tail(&self) -> Option<String> {
+        let entry = self.sections().entry;
+        let start = self.symbol_address(b"__start_llgo_funcinfo_entry")?;
+        let stop = self.symbol_address(b"__stop_llgo_funcinfo_entry")?;
+        (start == entry.addr && !self.loaded(start, stop.saturating_sub(start))).then(|| {
+            format!(
+                "no PT_LOAD's memory holds llgo_funcinfo_entry from __start_ ({start:#x}) to \
+                 __stop_ ({stop:#x}): the runtime would read unmapped memory"
+            )
+        })
+    }
+}
 
 impl<'data> Loader<'data> for ElfImage<'data> {
     fn image(&self) -> &dyn Image<'data> {
@@ -25,6 +44,9 @@ impl<'data> Loader<'data> for ElfImage<'data> {
     }
 
     fn precheck(&self) -> Result<()> {
+        if let Some(problem) = self.unmapped_entry_tail() {
+            return Err(crate::malformed!("{problem}"));
+        }
         elf_relocs::precheck(self)
     }
 
@@ -37,18 +59,34 @@ impl<'data> Loader<'data> for ElfImage<'data> {
             .iter()
             .map(|l| {
                 let base = match l.section {
-                    Which::Entry => s.entry.addr,
-                    Which::Stub => s.stub.addr,
+                    Which::Entry => Some(s.entry.addr),
+                    Which::Stub => s.stub.map(|stub| stub.addr),
                 };
-                (base.wrapping_add(l.offset), l.value)
+                let base = base.ok_or_else(|| {
+                    crate::internal!("a live slot in the stub section of a generation-2 image")
+                })?;
+                Ok((base.wrapping_add(l.offset), l.value))
             })
-            .collect();
+            .collect::<Result<_>>()?;
         elf_relocs::surgery(self, &live)
     }
 
-    fn relayout(&self, _plan: &[Edit]) -> Result<Vec<Edit>> {
-        // No compaction planned for ELF yet: the output keeps the input's layout.
-        Ok(Vec::new())
+    fn relayout(&self, plan: &mut Vec<Edit>, need: u64) -> Result<Compaction> {
+        // Only generation 2 compacts (docs/design.md, "Compaction"): LLGo compacts only its
+        // generation-2 output, and generation 1's spill needs the section's full size.
+        if self.sections().generation() == Generation::One {
+            return Ok(Compaction::NotApplicable);
+        }
+        let index = self.entry_section_index()?;
+        match compact::elf::plan(self.data(), SectionRef { index }, need)? {
+            compact::elf::Decision::Keep(why) => Ok(Compaction::Kept(why.to_string())),
+            compact::elf::Decision::Compact(c) => {
+                edit::clip_to_cut(plan, c.cut.clone())?;
+                plan.extend(c.edits);
+                edit::normalize(plan, self.data().len() as u64)?;
+                Ok(Compaction::Compacted { removed: c.removed })
+            }
+        }
     }
 
     fn sign(&self, _changed: &[Edit]) -> Result<Vec<Edit>> {
@@ -65,7 +103,11 @@ impl<'data> Loader<'data> for ElfImage<'data> {
         let read = |i: SectionInfo| {
             bytes::slice(self.data(), i.offset, i.size, "LLGo section").map(Cow::Borrowed)
         };
-        Ok((read(s.entry)?, read(s.stub)?))
+        let stub = match s.stub {
+            Some(stub) => read(stub)?,
+            None => Cow::Borrowed(&[][..]),
+        };
+        Ok((read(s.entry)?, stub))
     }
 
     fn verify_slides(&self) -> Vec<u64> {
@@ -78,7 +120,9 @@ impl<'data> Loader<'data> for ElfImage<'data> {
     }
 
     fn loader_problems(&self, live_slots: &[u64]) -> Result<Vec<String>> {
-        elf_relocs::problems(self, live_slots)
+        let mut problems = elf_relocs::problems(self, live_slots)?;
+        problems.extend(self.unmapped_entry_tail());
+        Ok(problems)
     }
 
     fn relocation_picture(&self) -> Option<RelocationPicture> {

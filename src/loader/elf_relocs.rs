@@ -36,10 +36,12 @@ const SH_SIZE_AT: u64 = 32;
 /// A word the loader leaves for a relocation it cannot resolve inside the image (`verify`).
 const OUTSIDE: u64 = 0xdead_0000_0000_0000;
 
-/// The rewritten ranges, with names for messages.
+/// The rewritten ranges, with names for messages (generation 2 has no stub section: an empty
+/// range).
 fn ranges(image: &ElfImage<'_>) -> [(SectionInfo, &'static str); 2] {
     let s = image.sections();
-    [(s.entry, "llgo_funcinfo_entry"), (s.stub, "llgo_funcinfo_stubsite")]
+    let none = SectionInfo { addr: 0, offset: 0, size: 0 };
+    [(s.entry, "llgo_funcinfo_entry"), (s.stub.unwrap_or(none), "llgo_funcinfo_stubsite")]
 }
 
 fn section_of(image: &ElfImage<'_>, target: u64) -> Option<&'static str> {
@@ -312,16 +314,19 @@ fn reencode_relr(
 
 /// The two sections as the loader leaves them at `slide`: every relocation into them applied.
 pub fn load(image: &ElfImage<'_>, slide: u64) -> Result<(Vec<u8>, Vec<u8>)> {
-    let s = image.sections();
+    let [(entry_info, _), (stub_info, _)] = ranges(image);
     let mut entry =
-        bytes::slice(image.data(), s.entry.offset, s.entry.size, "LLGo section")?.to_vec();
-    let mut stub = bytes::slice(image.data(), s.stub.offset, s.stub.size, "LLGo section")?.to_vec();
+        bytes::slice(image.data(), entry_info.offset, entry_info.size, "LLGo section")?.to_vec();
+    let mut stub = match image.sections().stub {
+        Some(stub) => bytes::slice(image.data(), stub.offset, stub.size, "LLGo section")?.to_vec(),
+        None => Vec::new(),
+    };
     let t = elf_dynamic::types(image.machine());
     for r in into_sections(image) {
-        let (bytes, sect) = if overlaps(r.target, s.entry.addr, s.entry.size) {
-            (&mut entry, s.entry)
+        let (bytes, sect) = if overlaps(r.target, entry_info.addr, entry_info.size) {
+            (&mut entry, entry_info)
         } else {
-            (&mut stub, s.stub)
+            (&mut stub, stub_info)
         };
         let Some(at) = r.target.checked_sub(sect.addr).and_then(|d| usize::try_from(d).ok()) else {
             continue; // starts before the section: a problem `problems` reports
