@@ -86,7 +86,9 @@ fn entry_section(file: &Path) -> (u64, u64) {
 /// section exactly one RELATIVE at its base slot afterwards; every other line unchanged.
 /// Returns (relocations before, after, into the section before).
 fn compare_relocations(what: &str, raw: &Path, done: &Path) -> (usize, usize, usize) {
-    let (addr, size) = entry_section(done);
+    // The section as linked: compaction shrinks its header to the table (`need`), and what
+    // targeted the cut tail must be gone as well.
+    let (addr, size) = entry_section(raw);
     let inside = |o: u64| o + 8 > addr && o < addr + size;
     let before = relocations(raw);
     let after = relocations(done);
