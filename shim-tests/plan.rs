@@ -158,19 +158,24 @@ fn all_subcommands_agree_on_the_class() {
     );
     cases.push(("skip (not LLGo)", std::fs::read(&hello).unwrap(), Class::Skip));
 
-    // gcc -pie: the loader would overwrite the sections. Before the one decision, `inspect`
-    // called this "does not fit" while `rewrite` refused it.
-    let pie = build_fixture_with(
-        &dir.join("pie"),
-        &FixtureSpec::MATRIX,
-        Toolchain::GccBfd,
-        Opt::O1,
-        false,
-        &["-fpie", "-pie"],
-    );
-    let pie = std::fs::read(&pie.exe).unwrap();
-    assert_eq!(u16::from_le_bytes([pie[16], pie[17]]), 3, "ET_DYN");
-    cases.push(("refused (gcc -pie)", pie, Class::Refused));
+    // A dynamic relocation into the entry section that the plan does not own (a non-PIE
+    // GLOB_DAT, patched in): the loader would overwrite the table. (A PIE is rewritten now,
+    // with the relocation surgery of docs/pie.md.)
+    let bfd =
+        build_fixture(&dir.join("bfd"), &FixtureSpec::MATRIX, Toolchain::GccBfd, Opt::O1, false);
+    let mut glob_dat = std::fs::read(&bfd.exe).unwrap();
+    let (rela_off, _) = section(&glob_dat, ".rela.dyn");
+    let entry_addr = {
+        let elf = goblin::elf::Elf::parse(&glob_dat).unwrap();
+        elf.section_headers
+            .iter()
+            .find(|s| elf.shdr_strtab.get_at(s.sh_name) == Some("llgo_funcinfo_entry"))
+            .unwrap()
+            .sh_addr
+    };
+    assert_eq!(glob_dat[rela_off + 8], 6, "the first .rela.dyn entry is R_X86_64_GLOB_DAT");
+    glob_dat[rela_off..rela_off + 8].copy_from_slice(&(entry_addr + 32).to_le_bytes());
+    cases.push(("refused (GLOB_DAT into the entry section)", glob_dat, Class::Refused));
 
     let no_fit = build_fixture(
         &dir.join("nofit"),

@@ -39,6 +39,8 @@ pub struct ImageInfo {
     pub rows: Option<usize>,
     pub buckets: Option<u32>,
     pub need: Option<u64>,
+    /// ELF: the dynamic relocations and what the plan does with those into the sections.
+    pub relocations: Option<crate::loader::RelocationPicture>,
 }
 
 #[derive(Clone, Debug)]
@@ -80,6 +82,13 @@ fn inspect_image(image: &dyn Loader<'_>) -> Result<ImageInfo> {
         rows: None,
         buckets: None,
         need: None,
+        relocations: image.relocation_picture().map(|mut r| {
+            if state != EntryState::Records {
+                r.plan =
+                    "none (already rewritten: what targets the sections is the live slots')".into();
+            }
+            r
+        }),
     };
     match plan::decide(image) {
         Decision::AlreadyRewritten { placement } => {
@@ -204,6 +213,9 @@ impl Info {
             if let Some(n) = i.need {
                 writeln!(out, "    blob            {n} bytes")?;
             }
+            if let Some(r) = &i.relocations {
+                writeln!(out, "    relocations     {r}")?;
+            }
             writeln!(out, "    outcome         {}: {}", i.outcome, i.detail)?;
             if let Some(c) = &i.compaction {
                 writeln!(out, "    compaction      {c}")?;
@@ -267,6 +279,14 @@ impl Info {
                     st.not_in_index,
                     st.duplicates,
                     st.clone_suffixed
+                ));
+            }
+            if let Some(r) = &i.relocations {
+                s.push_str(&format!(
+                    ",\"relocations\":{{\"total\":{},\"into_sections\":{},\"plan\":{}}}",
+                    r.total,
+                    r.into_sections,
+                    json_str(&r.plan)
                 ));
             }
             s.push('}');

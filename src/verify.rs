@@ -108,6 +108,12 @@ pub fn verify_with(data: &[u8], depth: Depth) -> Result<Report> {
         for p in image.loader_problems(&live)? {
             report.problems.push(format!("{what}: {p}"));
         }
+        if let Some(r) = image.relocation_picture() {
+            report.checked.push(format!(
+                "{what}: {} dynamic relocations, {} into the LLGo sections",
+                r.total, r.into_sections
+            ));
+        }
     }
     Ok(report)
 }

@@ -13,6 +13,8 @@ use crate::bytes;
 use crate::error::{Error, Result};
 use crate::image::{Image, LlgoSections, NameStyle, Pointer, SectionInfo, TextSymbol};
 use crate::malformed;
+// PT_DYNAMIC and the dynamic relocations (issue 10).
+use crate::binary::elf_dynamic::{self, DynReloc, Dynamic, Source};
 
 pub const ENTRY_SECTION: &[u8] = b"llgo_funcinfo_entry";
 pub const STUB_SECTION: &[u8] = b"llgo_funcinfo_stubsite";
@@ -41,6 +43,12 @@ pub struct ElfImage<'data> {
     /// [`runtime_section`]).
     entry_fragments: Vec<SectionInfo>,
     text: Range<u64>,
+    /// `PT_DYNAMIC` and the dynamic relocations, read through `PT_LOAD` (binary/elf_dynamic.rs).
+    dynamic: Dynamic,
+    /// `ET_DYN`: the RELA/REL/RELR relocation writing each slot, by the slot's file offset.
+    slot_relocs: std::collections::HashMap<u64, DynReloc>,
+    /// `e_shoff`: where the section headers are (for the relocation surgery's size fix).
+    shoff: u64,
 }
 
 /// The section the runtime reads among those of one name. Usually there is one; mold puts inputs
@@ -162,10 +170,23 @@ impl<'data> ElfImage<'data> {
         let text_end = text_start
             .checked_add(text.sh_size(LE))
             .ok_or_else(|| malformed!(".text: address + size overflows"))?;
+        let dynamic = Dynamic::parse(data, segments, machine.0)?;
+        let is_dyn = kind == elf::ET_DYN;
+        let mut slot_relocs = std::collections::HashMap::new();
+        if is_dyn {
+            for r in dynamic.relocs.iter().filter(|r| r.source != Source::Jmprel) {
+                if let Some(off) = elf_dynamic::addr_to_offset(segments, r.target, 8) {
+                    slot_relocs.entry(off).or_insert(*r);
+                }
+            }
+        }
         Ok(ElfImage {
             data,
             machine,
-            is_dyn: kind == elf::ET_DYN,
+            is_dyn,
+            dynamic,
+            slot_relocs,
+            shoff: header.e_shoff(LE),
             sections,
             segments,
             llgo,
@@ -183,48 +204,70 @@ impl<'data> ElfImage<'data> {
         self.sections.symbols(LE, self.data, kind).map_err(obj_err("ELF symbol table"))
     }
 
-    /// Offsets (link-time addresses) that the dynamic relocations write: every allocated
-    /// REL/RELA/RELR section. Used to refuse PIE files whose loader would overwrite the table.
-    pub fn dynamic_relocation_targets(&self) -> Result<Vec<u64>> {
-        let mut out = Vec::new();
-        for s in self.sections.iter() {
-            if s.sh_flags(LE).0 & elf::SHF_ALLOC.0 == 0 {
-                continue;
-            }
-            let what = "dynamic relocation section";
-            match s.sh_type(LE) {
-                elf::SHT_RELA => {
-                    let relas: &[elf::Rela64<LittleEndian>] =
-                        s.data_as_array(LE, self.data).map_err(obj_err(what))?;
-                    out.extend(relas.iter().map(|r| r.r_offset.get(LE)));
-                }
-                elf::SHT_REL => {
-                    let rels: &[elf::Rel64<LittleEndian>] =
-                        s.data_as_array(LE, self.data).map_err(obj_err(what))?;
-                    out.extend(rels.iter().map(|r| r.r_offset.get(LE)));
-                }
-                elf::SHT_RELR => {
-                    let words: &[elf::Relr64<LittleEndian>] =
-                        s.data_as_array(LE, self.data).map_err(obj_err(what))?;
-                    decode_relr(words.iter().map(|w| w.0.get(LE)), &mut out);
-                }
-                _ => {}
-            }
-        }
-        Ok(out)
+    /// The dynamic section and every dynamic relocation (binary/elf_dynamic.rs).
+    pub fn dynamic(&self) -> &Dynamic {
+        &self.dynamic
     }
 
-    /// How many dynamic relocations write into either LLGo section (0 for non-PIE links).
-    pub fn relocations_into_sections(&self) -> Result<usize> {
-        if !self.is_dyn {
-            return Ok(0);
+    /// `e_machine`.
+    pub fn machine(&self) -> u16 {
+        self.machine.0
+    }
+
+    pub fn segments(&self) -> &'data [elf::ProgramHeader64<LittleEndian>] {
+        self.segments
+    }
+
+    /// The file offset of the section header of type `kind` that starts at `addr` (the tools'
+    /// view of a dynamic table), with its `sh_size`.
+    pub fn section_header_at(&self, addr: u64, kind: u32) -> Option<(u64, u64)> {
+        let size = std::mem::size_of::<elf::SectionHeader64<LittleEndian>>() as u64;
+        self.sections.iter().enumerate().find_map(|(i, s)| {
+            (s.sh_addr(LE) == addr
+                && s.sh_type(LE).0 == kind
+                && s.sh_flags(LE).0 & elf::SHF_ALLOC.0 != 0)
+                .then(|| {
+                    Some((self.shoff.checked_add(size.checked_mul(i as u64)?)?, s.sh_size(LE)))
+                })
+                .flatten()
+        })
+    }
+
+    /// `st_value` of a defined `.dynsym` symbol by index.
+    pub fn dynsym_value(&self, index: u32) -> Option<u64> {
+        let table = self.symtab(elf::SHT_DYNSYM).ok()?;
+        let sym = table.symbol(object::SymbolIndex(index as usize)).ok()?;
+        (!sym.is_undefined(LE)).then(|| sym.st_value(LE))
+    }
+
+    /// The pointer a dynamic relocation makes the loader write (link-time view), for
+    /// [`Image::pointer_at`] on `ET_DYN`.
+    fn relocated_pointer(&self, r: &DynReloc, slot: u64) -> Result<Pointer> {
+        let t = elf_dynamic::types(self.machine.0);
+        let implicit = || bytes::u64_le(self.data, slot, "pointer slot");
+        if r.kind == t.relative {
+            return Ok(Pointer::Addr(match r.addend {
+                Some(a) => a as u64,
+                None => implicit()?,
+            }));
         }
-        let s = self.llgo;
-        Ok(self
-            .dynamic_relocation_targets()?
-            .into_iter()
-            .filter(|&a| s.entry.contains_addr(a) || s.stub.is_some_and(|s| s.contains_addr(a)))
-            .count())
+        if r.kind == t.abs64 {
+            let addend = match r.addend {
+                Some(a) => a as u64,
+                None => implicit()?,
+            };
+            return Ok(match self.dynsym_value(r.sym) {
+                Some(v) if r.sym != 0 => Pointer::Addr(v.wrapping_add(addend)),
+                _ => Pointer::Outside,
+            });
+        }
+        Err(malformed!(
+            "pointer slot at file offset {slot:#x}: written by {} #{} ({}), not a pointer \
+             relocation",
+            r.source.name(),
+            r.index,
+            elf_dynamic::type_name(self.machine.0, r.kind)
+        ))
     }
 
     /// Whether a `PT_LOAD`'s memory (`p_vaddr .. p_vaddr + p_memsz`) holds `addr .. addr + len`.
@@ -256,24 +299,6 @@ impl<'data> ElfImage<'data> {
             "aarch64"
         } else {
             "x86_64"
-        }
-    }
-}
-
-/// RELR: an address word starts a run; a word with bit 0 set is a bitmap of the next 63 words.
-fn decode_relr(words: impl Iterator<Item = u64>, out: &mut Vec<u64>) {
-    let mut next = 0u64;
-    for w in words {
-        if w & 1 == 0 {
-            out.push(w);
-            next = w.wrapping_add(8);
-        } else {
-            for bit in 1..64 {
-                if (w >> bit) & 1 == 1 {
-                    out.push(next.wrapping_add(8 * (bit - 1)));
-                }
-            }
-            next = next.wrapping_add(8 * 63);
         }
     }
 }
@@ -325,6 +350,10 @@ impl<'data> Image<'data> for ElfImage<'data> {
     }
 
     fn pointer_at(&self, offset: u64) -> Result<Pointer> {
+        // ET_DYN: RELA addend, or the slot's value for RELR/REL (FORMAT.md 1.2).
+        if let Some(r) = self.slot_relocs.get(&offset) {
+            return self.relocated_pointer(r, offset);
+        }
         Ok(Pointer::Addr(bytes::u64_le(self.data, offset, "pointer slot")?))
     }
 
@@ -358,19 +387,5 @@ impl<'data> Image<'data> for ElfImage<'data> {
             }
             seg.p_offset(LE).checked_add(delta)
         })
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::indexing_slicing)] // tests index data they built themselves
-mod tests {
-    use super::*;
-
-    #[test]
-    fn relr_runs_and_bitmaps() {
-        // One address, then a bitmap marking the 1st and 3rd words after it.
-        let mut out = Vec::new();
-        decode_relr([0x1000u64, 0b1011].into_iter(), &mut out);
-        assert_eq!(out, vec![0x1000, 0x1008, 0x1018]);
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod elf;
 pub mod elf_view;
+pub mod elf_dynamic;
 pub mod fat;
 pub mod macho;
 pub mod macho_fixups;

@@ -1,7 +1,9 @@
-//! The ELF loader's part (docs/design.md, "Loaders"): a non-PIE executable is mapped as linked,
-//! so the table's live slots need no loader data and the sections are read at slide 0. A PIE
-//! whose dynamic relocations write into the sections is refused: the loader would overwrite
-//! the table. ELF executables carry no signature.
+//! The ELF loader's part (docs/design.md, "Loaders"). A non-PIE executable is mapped as linked:
+//! the table's live slots need no loader data and the sections are read at slide 0. An `ET_DYN`
+//! image (PIE executable, shared library) gets the relocation surgery of [`elf_relocs`]: the
+//! records' RELATIVE relocations go, one RELATIVE per live slot comes, and `verify` loads it at
+//! several non-zero biases. For every ELF, a dynamic relocation into the sections that the plan
+//! does not own refuses the rewrite. ELF files carry no signature.
 
 use std::borrow::Cow;
 
@@ -12,8 +14,12 @@ use crate::compact::elf::SectionRef;
 use crate::edit::{self, Edit};
 use crate::error::Result;
 use crate::image::{Generation, Image, SectionBytes, SectionInfo};
-use crate::loader::{Compaction, Loader};
-use crate::table::encode::Layout;
+use crate::loader::{elf_relocs, Compaction, Loader, RelocationPicture};
+use crate::table::encode::{Layout, Which};
+
+/// The load biases `verify` simulates for an `ET_DYN` image (64 KiB aligned, as a loader with
+/// the largest page size would pick; one above 4 GiB so 32-bit truncation shows).
+pub const DYN_SLIDES: [u64; 3] = [0x5555_5555_0000, 0x7f12_3456_0000, 0x1_0000_0000];
 
 impl ElfImage<'_> {
     /// The runtime reads the entry section up to `__stop_` (the link-time end): after
@@ -41,20 +47,28 @@ impl<'data> Loader<'data> for ElfImage<'data> {
         if let Some(problem) = self.unmapped_entry_tail() {
             return Err(crate::malformed!("{problem}"));
         }
-        let hits = self.relocations_into_sections()?;
-        if hits > 0 {
-            return Err(crate::unsupported!(
-                "position-independent executable: {hits} dynamic relocations target the LLGo \
-                 sections, the loader would overwrite the table (link with -no-pie)"
-            ));
-        }
-        Ok(())
+        elf_relocs::precheck(self)
     }
 
-    fn encode_live_slots(&self, _layout: &mut Layout) -> Result<Vec<Edit>> {
-        // Non-PIE: the live slots hold plain link-time addresses, which the encoder already
-        // wrote; no loader data names them.
-        Ok(Vec::new())
+    fn encode_live_slots(&self, layout: &mut Layout) -> Result<Vec<Edit>> {
+        // The live slots hold link-time addresses (the encoder wrote them): all a non-PIE
+        // loader needs, and the implicit addend of RELR/REL. ET_DYN: the surgery.
+        let s = self.sections();
+        let live: Vec<(u64, u64)> = layout
+            .live
+            .iter()
+            .map(|l| {
+                let base = match l.section {
+                    Which::Entry => Some(s.entry.addr),
+                    Which::Stub => s.stub.map(|stub| stub.addr),
+                };
+                let base = base.ok_or_else(|| {
+                    crate::internal!("a live slot in the stub section of a generation-2 image")
+                })?;
+                Ok((base.wrapping_add(l.offset), l.value))
+            })
+            .collect::<Result<_>>()?;
+        elf_relocs::surgery(self, &live)
     }
 
     fn relayout(&self, plan: &mut Vec<Edit>, need: u64) -> Result<Compaction> {
@@ -76,11 +90,14 @@ impl<'data> Loader<'data> for ElfImage<'data> {
     }
 
     fn sign(&self, _changed: &[Edit]) -> Result<Vec<Edit>> {
-        // ELF executables carry no signature.
+        // ELF files carry no signature.
         Ok(Vec::new())
     }
 
-    fn load_sections(&self, _slide: u64) -> Result<(SectionBytes<'data>, SectionBytes<'data>)> {
+    fn load_sections(&self, slide: u64) -> Result<(SectionBytes<'data>, SectionBytes<'data>)> {
+        if self.is_dyn() {
+            return elf_relocs::load_cow(self, slide);
+        }
         // Mapped as linked: the file bytes at slide 0, borrowed.
         let s = self.sections();
         let read = |i: SectionInfo| {
@@ -94,20 +111,35 @@ impl<'data> Loader<'data> for ElfImage<'data> {
     }
 
     fn verify_slides(&self) -> Vec<u64> {
-        // A non-PIE executable is loaded at its link address only.
-        vec![0]
+        if self.is_dyn() {
+            DYN_SLIDES.to_vec()
+        } else {
+            // A non-PIE executable is loaded at its link address only.
+            vec![0]
+        }
     }
 
-    fn loader_problems(&self, _live_slots: &[u64]) -> Result<Vec<String>> {
-        let hits = self.relocations_into_sections()?;
-        let mut problems = Vec::new();
-        if hits > 0 {
-            problems.push(format!(
-                "{hits} dynamic relocations target the LLGo sections: the loader would \
-                 overwrite the table"
-            ));
-        }
+    fn loader_problems(&self, live_slots: &[u64]) -> Result<Vec<String>> {
+        let mut problems = elf_relocs::problems(self, live_slots)?;
         problems.extend(self.unmapped_entry_tail());
         Ok(problems)
+    }
+
+    fn relocation_picture(&self) -> Option<RelocationPicture> {
+        let p = elf_relocs::picture(self);
+        let plan = if p.into_sections == 0 && !self.is_dyn() {
+            "none (not position-independent, nothing targets the sections)".to_string()
+        } else if p.owned < p.into_sections {
+            format!("refuse ({} not owned by the plan)", p.into_sections - p.owned)
+        } else if !self.is_dyn() {
+            "none".to_string()
+        } else {
+            format!(
+                "remove {} from the sections, one R_*_RELATIVE per live slot in {}",
+                p.owned,
+                p.live_table.unwrap_or("no table (refuse)")
+            )
+        };
+        Some(RelocationPicture { total: p.total, into_sections: p.into_sections, plan })
     }
 }

@@ -172,6 +172,11 @@ impl<'data> Loader<'data> for MachOImage<'data> {
         vec![0x4000, 0x1_0000_0000, 0x2_3456_8000]
     }
 
+    fn relocation_picture(&self) -> Option<crate::loader::RelocationPicture> {
+        // Chained fixups: the surgery of loader/macho_chains.rs; not an ELF relocation list.
+        None
+    }
+
     fn loader_problems(&self, live_slots: &[u64]) -> Result<Vec<String>> {
         let mut problems = Vec::new();
         let fixups = match self.chained() {

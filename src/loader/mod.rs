@@ -9,6 +9,7 @@
 #![deny(clippy::indexing_slicing)]
 
 pub mod elf;
+pub mod elf_relocs;
 pub mod macho;
 pub mod macho_chains;
 
@@ -58,6 +59,30 @@ pub trait Loader<'data>: Image<'data> {
     /// the sections other than the live slots (given as offsets in [`Image::data`]), a stale
     /// signature.
     fn loader_problems(&self, live_slots: &[u64]) -> Result<Vec<String>>;
+
+    /// The dynamic-relocation picture for `inspect` and `verify` (ELF); `None` for formats
+    /// whose loader data is described elsewhere (Mach-O chained fixups).
+    fn relocation_picture(&self) -> Option<RelocationPicture>;
+}
+
+/// How many loader relocations there are, how many target the two sections, and what the plan
+/// does with them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RelocationPicture {
+    pub total: usize,
+    pub into_sections: usize,
+    /// What the plan does: `"none"`, `"refuse"`, or the surgery in words.
+    pub plan: String,
+}
+
+impl std::fmt::Display for RelocationPicture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} dynamic relocations, {} into the LLGo sections; plan: {}",
+            self.total, self.into_sections, self.plan
+        )
+    }
 }
 
 /// The images of one file that may carry LLGo tables, each with its loader.
