@@ -371,7 +371,7 @@ fn post_link(ctx: &PostLink<'_>, line: &mut LinkLine) -> Exit {
         line.outcome = "skipped: not a regular file".into();
         return Exit::Code(0);
     }
-    let report = postlink::rewrite_path(ctx.output, Some(after));
+    let report = postlink::rewrite_fresh(ctx.output, after);
     line.elapsed = report.elapsed;
     let error = match report.outcome {
         Outcome::Rewritten(summaries) => {
