@@ -163,34 +163,7 @@ fn inspect_one(file: &str, json: bool, out: &mut dyn Write) -> i32 {
 }
 
 /// A file's bytes for `verify` and `inspect`, which read only what they parse: a read-only
-/// mapping, so only the pages touched are read (the kernel faults them in 64 KiB at a time);
-/// a plain read where the file cannot be mapped (empty, not a regular file).
-enum Bytes {
-    Mapped(memmap2::Mmap),
-    Read(Vec<u8>),
-}
-
-impl std::ops::Deref for Bytes {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        match self {
-            Bytes::Mapped(m) => m,
-            Bytes::Read(v) => v,
-        }
-    }
-}
-
-fn read(file: &str) -> std::io::Result<Bytes> {
-    let f = std::fs::File::open(file)?;
-    let meta = f.metadata()?;
-    if meta.is_file() && meta.len() > 0 {
-        // SAFETY: read-only and private to this process's reading; a concurrent truncation
-        // would fault, as for the rewrite's mapping (docs/design.md, "Performance").
-        if let Ok(m) = unsafe { memmap2::Mmap::map(&f) } {
-            return Ok(Bytes::Mapped(m));
-        }
-    }
-    let mut v = Vec::new();
-    std::io::Read::read_to_end(&mut &f, &mut v)?;
-    Ok(Bytes::Read(v))
+/// mapping, so only the pages touched are read (the kernel faults them in 64 KiB at a time).
+fn read(file: &str) -> std::io::Result<crate::output::ReadOnly> {
+    crate::output::map_read_only(&std::fs::File::open(file)?)
 }

@@ -109,6 +109,51 @@ pub fn open(path: &Path, expected: &Identity) -> Result<(File, Image)> {
     Ok((file, image))
 }
 
+/// A file's bytes, read-only: a shared mapping (only the pages touched are read, none is ever
+/// copied), or a plain read where the file cannot be mapped (empty, not a regular file).
+pub enum ReadOnly {
+    Mapped(memmap2::Mmap),
+    Read(Vec<u8>),
+}
+
+impl std::ops::Deref for ReadOnly {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            ReadOnly::Mapped(m) => m,
+            ReadOnly::Read(v) => v,
+        }
+    }
+}
+
+/// Maps `file` read-only (reads it when it cannot be mapped). A concurrent truncation would
+/// fault, as for [`open`]'s mapping.
+pub fn map_read_only(file: &File) -> io::Result<ReadOnly> {
+    let meta = file.metadata()?;
+    if meta.is_file() && meta.len() > 0 {
+        // SAFETY: read-only; see the function's documentation for concurrent truncation.
+        if let Ok(m) = unsafe { memmap2::Mmap::map(file) } {
+            return Ok(ReadOnly::Mapped(m));
+        }
+    }
+    let mut v = Vec::new();
+    io::Read::read_to_end(&mut &*file, &mut v)?;
+    Ok(ReadOnly::Read(v))
+}
+
+/// [`open`] for the shim's in-place path ([`commit_fresh`]): the same identity check, a
+/// read-only shared mapping. Nothing is patched in memory: the edits are written into the file
+/// and the self-check reads them from there.
+pub fn open_read_only(path: &Path, expected: &Identity) -> Result<(File, ReadOnly)> {
+    let file = File::open(path).map_err(|e| Error::io(path.display(), e))?;
+    let now = Identity::from_metadata(&file.metadata().map_err(|e| Error::io(path.display(), e))?);
+    if now != *expected {
+        return Err(changed(path));
+    }
+    let bytes = map_read_only(&file).map_err(|e| Error::io(path.display(), e))?;
+    Ok((file, bytes))
+}
+
 /// The header-only check of [`crate::binary::probe`] on `path`: `Err(why)` means certainly not
 /// an LLGo executable. Any I/O trouble answers `Ok` (let the full read decide).
 pub fn probe(path: &Path, expected: &Identity) -> std::result::Result<(), &'static str> {
@@ -201,8 +246,9 @@ impl Staged {
 /// 3. the copy of [`stage`] + [`Staged::commit`], when the file cannot be opened for writing
 ///    (running, read-only mode) or has other names (hard links).
 ///
-/// `check` is the self-check of a size-changing plan, run on the finished file's bytes before
-/// it is given the output name (a same-size plan was checked before this call).
+/// `check` is the self-check, run on the finished file's bytes before it is given the output
+/// name (the caller may pass `None` for a same-size plan it checked in memory). A failed check
+/// in step 2 restores the original bytes.
 pub fn commit_fresh(
     path: &Path,
     expected: &Identity,
@@ -422,10 +468,10 @@ enum Checked {
 /// Runs `check` on the bytes of `file` as they are now (a read-only shared mapping: the
 /// pages just written are in the page cache).
 fn check_file(file: &File, check: Check<'_>) -> std::result::Result<(), Checked> {
-    // SAFETY: the file is this process's own temporary file or its renamed-away output, which
-    // nobody else writes; the mapping is read-only.
-    let map = unsafe { memmap2::Mmap::map(file) }.map_err(Checked::Io)?;
-    check(&map).map_err(Checked::Failed)
+    // The file is this process's own temporary file or its renamed-away output, which nobody
+    // else writes.
+    let bytes = map_read_only(file).map_err(Checked::Io)?;
+    check(&bytes).map_err(Checked::Failed)
 }
 
 /// `FICLONE`: `_IOW(0x94, 9, int)`, shares the extents of a whole file (btrfs, XFS, bcachefs).
@@ -718,6 +764,14 @@ mod tests {
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file left");
 
         let before = fs::read(&out).unwrap();
+        let refuse = |_: &[u8]| -> Result<()> { Err(Error::internal("check refuses")) };
+        let id = Identity::of(&out).unwrap().unwrap();
+        let (file, _) = open_read_only(&out, &id).unwrap();
+        let err =
+            commit_fresh(&out, &id, &file, before.len() as u64, &same, Some(&refuse)).unwrap_err();
+        assert!(err.message().contains("check refuses"), "{err}");
+        assert_eq!(fs::read(&out).unwrap(), before, "same size: the original is back");
+
         let id = Identity::of(&out).unwrap().unwrap();
         let (file, data) = open(&out, &id).unwrap();
         let mut relaid = vec![
@@ -728,7 +782,6 @@ mod tests {
         crate::edit::normalize(&mut relaid, data.len() as u64).unwrap();
         let want = crate::edit::apply(&before, &relaid).unwrap();
         drop(data);
-        let refuse = |_: &[u8]| -> Result<()> { Err(Error::internal("check refuses")) };
         let err = commit_fresh(&out, &id, &file, before.len() as u64, &relaid, Some(&refuse))
             .unwrap_err();
         assert!(err.message().contains("check refuses"), "{err}");

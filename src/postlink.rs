@@ -48,6 +48,28 @@ pub fn rewrite_fresh(path: &Path, after: Identity) -> Report {
     Report { outcome, elapsed: start.elapsed() }
 }
 
+/// The shim's post-link step on the linker's fresh output (see [`rewrite_fresh`]): the file is
+/// mapped read-only and planned; the edits are written into the file itself (in place or in a
+/// clone) and the self-check reads the finished file before it takes the output's name. No
+/// page of the mapping is copied and nothing but the edits is written.
+fn fresh(path: &Path, identity: &Identity) -> Outcome {
+    let (file, image) = match output::open_read_only(path, identity) {
+        Ok(x) => x,
+        Err(e) => return Outcome::Failed(e),
+    };
+    let (edits, summaries) = match plan::plan(&image) {
+        Ok(Plan::Skip(why)) => return Outcome::Skipped(why),
+        Ok(Plan::Rewrite { edits, summaries }) => (edits, summaries),
+        Err(e) => return Outcome::Failed(e),
+    };
+    let original_len = image.len() as u64;
+    drop(image);
+    match output::commit_fresh(path, identity, &file, original_len, &edits, Some(&self_check)) {
+        Ok(()) => Outcome::Rewritten(summaries),
+        Err(e) => Outcome::Failed(e),
+    }
+}
+
 /// How the output is replaced; see [`rewrite_path`] and [`rewrite_fresh`].
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Commit {
@@ -70,6 +92,10 @@ fn run(path: &Path, expected: Option<Identity>, how: Commit) -> Outcome {
     if let Err(why) = output::probe(path, &identity) {
         return Outcome::Skipped(why.into());
     }
+    if how == Commit::Fresh {
+        return fresh(path, &identity);
+    }
+    // `rewrite` of an existing file: a copy-on-write mapping, a copy (or clone) beside it.
     let (file, mut image) = match output::open(path, &identity) {
         Ok(x) => x,
         Err(e) => return Outcome::Failed(e),
@@ -90,44 +116,29 @@ fn run(path: &Path, expected: Option<Identity>, how: Commit) -> Outcome {
         }
     }
     let check_file: Option<output::Check<'_>> = if same_size { None } else { Some(&self_check) };
-    let committed = match how {
-        Commit::Fresh => {
-            if same_size {
-                if let Err(e) = self_check(&image) {
-                    return Outcome::Failed(e);
+    let committed = if same_size {
+        // The kernel copies the original into the temporary file on a second thread while
+        // this one self-checks (the edits were applied to the mapping before it starts:
+        // each copied page would cost a TLB shootdown of that thread's CPU). A failed
+        // check drops the staged copy, which removes the temporary file.
+        let (checked, staged) = std::thread::scope(|s| {
+            let copy = std::thread::Builder::new()
+                .spawn_scoped(s, || output::stage(path, &file, original_len));
+            let checked = self_check(&image);
+            let staged = match copy {
+                Ok(thread) => {
+                    thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
                 }
-            }
-            // The private mapping is done with; the file is written next.
-            drop(image);
-            output::commit_fresh(path, &identity, &file, original_len, &edits, check_file)
-        }
-        Commit::Copy if same_size => {
-            // The kernel copies the original into the temporary file on a second thread while
-            // this one self-checks (the edits were applied to the mapping before it starts:
-            // each copied page would cost a TLB shootdown of that thread's CPU). A failed
-            // check drops the staged copy, which removes the temporary file.
-            let (checked, staged) = std::thread::scope(|s| {
-                let copy = std::thread::Builder::new()
-                    .spawn_scoped(s, || output::stage(path, &file, original_len));
-                let checked = self_check(&image);
-                let staged = match copy {
-                    Ok(thread) => {
-                        thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-                    }
-                    // No second thread to be had: copy now.
-                    Err(_) => output::stage(path, &file, original_len),
-                };
-                (checked, staged)
-            });
-            checked
-                .and(staged)
-                .and_then(|staged| staged.commit(&identity, original_len, &edits, None))
-        }
-        Commit::Copy => {
-            drop(image);
-            output::stage(path, &file, original_len)
-                .and_then(|staged| staged.commit(&identity, original_len, &edits, check_file))
-        }
+                // No second thread to be had: copy now.
+                Err(_) => output::stage(path, &file, original_len),
+            };
+            (checked, staged)
+        });
+        checked.and(staged).and_then(|staged| staged.commit(&identity, original_len, &edits, None))
+    } else {
+        drop(image);
+        output::stage(path, &file, original_len)
+            .and_then(|staged| staged.commit(&identity, original_len, &edits, check_file))
     };
     match committed {
         Ok(()) => Outcome::Rewritten(summaries),
