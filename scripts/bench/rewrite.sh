@@ -16,7 +16,9 @@
 # functions takes longer than the whole effect and varies by more. Fixtures are built once into
 # target/bench/fixtures (the 1M one compiles 1M functions: minutes; at -O0 for that reason).
 set -euo pipefail
-command -v python3 >/dev/null || { echo "bench/rewrite.sh: python3 missing: run scripts/setup.sh" >&2; exit 1; }
+for t in python3 xz clang-19 ld.lld-19; do
+  command -v "$t" >/dev/null || { echo "bench/rewrite.sh: $t missing: run scripts/setup.sh" >&2; exit 1; }
+done
 [ -x /usr/bin/time ] || { echo "bench/rewrite.sh: /usr/bin/time missing: run scripts/setup.sh" >&2; exit 1; }
 root=$(pwd)
 source scripts/bench-lib.sh
@@ -47,9 +49,11 @@ progs=()
 for size in ${BENCH_SIZES:-10k 110k 1m}; do
   progs+=("$size=$(fixture "$size")")
 done
-# The largest real LLGo program in the repository's corpus (xz-compressed), if any.
-big=$(ls -S shim-tests/corpus/*/*.raw.xz 2>/dev/null | head -1 || true)
-if [ -n "$big" ] && command -v xz >/dev/null; then
+# The largest real LLGo program (uncompressed) of the repository's corpus, if any.
+big=$(for f in shim-tests/corpus/*/*.raw.xz; do
+  [ -f "$f" ] && echo "$(xz -l --robot "$f" | awk '/^totals/ {print $5}') $f"
+done | sort -n | tail -1 | cut -d' ' -f2)
+if [ -n "$big" ]; then
   xz -dc "$big" >"$work/corpus-prog"
   chmod +x "$work/corpus-prog"
   progs+=("corpus:${big#shim-tests/corpus/}=$work/corpus-prog")
