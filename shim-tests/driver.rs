@@ -923,6 +923,13 @@ fn temp_leftovers(dir: &Path, out: &str) -> Vec<String> {
 #[test]
 fn sigkill_at_random_instants_leaves_old_or_verified_output() {
     let (_, linked) = large();
+    kill_loop(linked);
+}
+
+/// Runs the shim with a stand-in linker that puts `linked` in place, kills it at random
+/// instants of its post-link step (at least 50 times), and checks what the output path holds
+/// each time; then that stale temporary files are swept and a last run gives a working program.
+fn kill_loop(linked: &Path) {
     let original = fs::read(linked).unwrap();
     let t = tempdir();
     let dir = t.path();
