@@ -51,7 +51,7 @@ for size in ${BENCH_SIZES:-10k 110k 1m}; do
 done
 # The largest real LLGo program (uncompressed) of the repository's corpus, if any.
 big=$(for f in shim-tests/corpus/*/*.raw.xz; do
-  [ -f "$f" ] && echo "$(xz -l --robot "$f" | awk '/^totals/ {print $5}') $f"
+  if [ -f "$f" ]; then echo "$(xz -l --robot "$f" | awk '/^totals/ {print $5}') $f"; fi
 done | sort -n | tail -1 | cut -d' ' -f2)
 if [ -n "$big" ]; then
   xz -dc "$big" >"$work/corpus-prog"
