@@ -505,7 +505,9 @@ pub fn install(path: &Path, expected: &Identity, source: &Path) -> Result<()> {
     let from = File::open(source).map_err(|e| Error::io(source.display(), e))?;
     let len = from.metadata().map_err(|e| Error::io(source.display(), e))?.len();
     let tmp = temp_beside(path)?;
-    copy_all(&from, tmp.as_file(), len).map_err(|e| Error::io(tmp.path().display(), e))?;
+    if clone(&from, tmp.as_file()).is_err() {
+        copy_all(&from, tmp.as_file(), len).map_err(|e| Error::io(tmp.path().display(), e))?;
+    }
     finish(tmp, path, expected)
 }
 
