@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# Installs every system package the llgo-ld test suite and benchmarks need.
+# Installs every system package the llgo-ld test suite and benchmarks need, including the
+# run-time libraries of the real LLGo executables in shim-tests/corpus (found with `ldd` on the
+# decompressed samples: libgc, libuv, libffi, libatomic, libstdc++ for every sample, and LLVM's
+# libunwind.so.1 for the LLGo 066a72125 ones) and xz to decompress them.
 # Idempotent: packages already present are not fetched again. apt is retried
 # because a transient "cannot access archive" failure has been seen here.
 set -euo pipefail
@@ -8,6 +11,7 @@ packages=(
   clang-19 lld-19 llvm-19 mold qemu-user
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross binutils-aarch64-linux-gnu
   binutils cmake meson ninja-build hyperfine util-linux python3
+  xz-utils libgc1 libuv1 libffi8 libatomic1 libstdc++6 libunwind-19
 )
 
 missing=()
@@ -35,7 +39,11 @@ fi
 # Tools the tests call by these exact names.
 for tool in clang-19 ld.lld-19 ld64.lld-19 llvm-objdump-19 llvm-objcopy-19 llvm-lipo-19 llvm-otool-19 \
             llvm-readelf-19 mold ld.bfd ld.gold gcc aarch64-linux-gnu-gcc qemu-aarch64 \
-            cmake hyperfine unshare python3; do
+            cmake hyperfine unshare python3 xz; do
   command -v "$tool" >/dev/null || { echo "setup.sh: $tool still missing after install" >&2; exit 1; }
 done
-echo "setup.sh: all tools present"
+# Shared libraries the corpus programs load (ldconfig's cache is what the loader searches).
+for lib in libgc.so.1 libuv.so.1 libffi.so.8 libatomic.so.1 libstdc++.so.6 libunwind.so.1; do
+  /sbin/ldconfig -p | grep -q "^[[:space:]]*$lib " || { echo "setup.sh: $lib still missing after install" >&2; exit 1; }
+done
+echo "setup.sh: all tools and libraries present"

@@ -926,6 +926,26 @@ fn sigkill_at_random_instants_leaves_old_or_verified_output() {
     kill_loop(linked);
 }
 
+/// The kill loop on a generation-2 program (LLGo's linker script): the shim compacts it, a
+/// size-changing plan edited in place (the tail rewritten, the file cut), so a kill may land
+/// between the cut and the rename back.
+#[test]
+fn sigkill_during_a_compacting_rewrite() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("driver-gen2-kill");
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    let built = support::build_gen2_fixture(
+        &dir,
+        &support::FixtureSpec::GEN2,
+        support::Toolchain::ClangLld,
+        support::Opt::O1,
+        support::Gen2Script::Llgo,
+    );
+    let linked = dir.join("linked");
+    fs::rename(&built.exe, &linked).unwrap();
+    kill_loop(&linked);
+}
+
 /// Runs the shim with a stand-in linker that puts `linked` in place, kills it at random
 /// instants of its post-link step (at least 50 times), and checks what the output path holds
 /// each time; then that stale temporary files are swept and a last run gives a working program.
@@ -961,6 +981,7 @@ fn kill_loop(linked: &Path) {
     let mut span = start.elapsed().as_micros() as u64 + 1;
     let rewritten = fs::read(&out).unwrap();
     assert_ne!(rewritten, original);
+    eprintln!("kill loop: {} -> {} bytes", original.len(), rewritten.len());
     let seed =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
             as u64

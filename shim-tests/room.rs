@@ -204,6 +204,22 @@ fn fnv(name: &str) -> u64 {
 /// the other packages. `main.c` holds the symbol index, the module rows and the run-time check;
 /// the check lists are data in the assembly files. Assembles 100k functions in about a second.
 fn asm_program(dir: &Path, packages: u32, funcs: u32, stubs: u32, filler: u32) -> Objects {
+    asm_program_as(dir, packages, funcs, stubs, filler, false)
+}
+
+/// [`asm_program`] as generation 1 (a stub section, at least its zero row) or, with `gen2`, as
+/// today's LLGo emits it: no stub section, writable entry records (`"awo"`), the module rows
+/// in the entry section only.
+fn asm_program_as(
+    dir: &Path,
+    packages: u32,
+    funcs: u32,
+    stubs: u32,
+    filler: u32,
+    gen2: bool,
+) -> Objects {
+    assert!(!gen2 || stubs == 0, "generation 2 has no closure stubs");
+    let entry_flags = if gen2 { "awo" } else { "ao" };
     std::fs::create_dir_all(dir).expect("creating the fixture directory");
     let mut manifest = Vec::new();
     let mut index: Vec<(u64, u32)> = Vec::new();
@@ -220,7 +236,7 @@ fn asm_program(dir: &Path, packages: u32, funcs: u32, stubs: u32, filler: u32) -
                 s,
                 "\t.section .text.{name},\"ax\",@progbits\n\t.globl {name}\n\t.type {name},@function\n\
                  \t.p2align 4\n{name}:\n.La{k}_{i}:\n\
-                 \t.pushsection llgo_funcinfo_entry,\"ao\",@progbits,.La{k}_{i}\n\
+                 \t.pushsection llgo_funcinfo_entry,\"{entry_flags}\",@progbits,.La{k}_{i}\n\
                  \t.balign 8\n\t.quad .La{k}_{i}, {id:#x}\n\t.popsection\n\
                  \tlea {imm}(%rdi), %eax\n\tret\n\t.size {name}, .-{name}\n",
                 imm = k * funcs + i + 1,
@@ -278,7 +294,11 @@ fn asm_program(dir: &Path, packages: u32, funcs: u32, stubs: u32, filler: u32) -
         }
     }
     index.sort_unstable();
-    let mut main = String::from("#include \"llgo_records.h\"\n#include \"rtcheck.h\"\n");
+    let mut main = String::new();
+    if gen2 {
+        main.push_str("#define LLGO_GENERATION 2\n");
+    }
+    main.push_str("#include \"llgo_records.h\"\n#include \"rtcheck.h\"\n");
     main.push_str("static const struct llgo_symbol_index_entry rows[] = {\n");
     for (id, fi) in &index {
         let _ = writeln!(main, "    {{{id:#x}ULL, {fi}, 0}},");
@@ -290,7 +310,8 @@ fn asm_program(dir: &Path, packages: u32, funcs: u32, stubs: u32, filler: u32) -
          LLGO_KEEP const struct llgo_symbol_index_entry *__llgo_funcinfo_symbol_index = rows;\n\
          LLGO_KEEP uint64_t __llgo_funcinfo_symbol_index_count = {n};\n\
          LLGO_KEEP uint64_t __llgo_funcinfo_count = {n};\n\
-         __attribute__((noinline)) static void llgo_module_rows(void) {{ LLGO_MODULE_ROWS(); }}\n"
+         __attribute__((noinline)) static void llgo_module_rows(void) {{ {rows}(); }}\n",
+        rows = if gen2 { "LLGO_ENTRY_ROWS" } else { "LLGO_MODULE_ROWS" }
     );
     if filler > 0 {
         main.push_str(
@@ -1106,5 +1127,66 @@ fn macho_relinks_with_room() {
                 "the signature identifier is the output's basename"
             );
         }
+    }
+}
+
+/// Generation 2 (no stub section), linked with LLGo's own script (`INSERT BEFORE .bss`): the
+/// plain link does not fit, the relink pads the entry section (the `-T` script stays on the
+/// second link, so the section is still last before .bss), and the table is then compacted:
+/// the section's file size is exactly the table, its memory size the padded link-time size.
+#[test]
+fn generation2_relinks_with_llgo_script_then_compacts() {
+    let dir = scratch_dir("room/gen2");
+    // 50 functions around 1 MiB of filler text: 256 buckets outweigh 50 records.
+    let objs = asm_program_as(&dir.join("src"), 2, 25, 0, 1 << 20, true);
+    let ld_script = dir.join("llgo.ld");
+    std::fs::write(
+        &ld_script,
+        "SECTIONS\n{\n  llgo_funcinfo_entry : { *(llgo_funcinfo_entry) }\n}\nINSERT BEFORE .bss;\n",
+    )
+    .unwrap();
+    let t = format!("-Wl,-T,{}", ld_script.display());
+    let plain = dir.join("plain");
+    checked(
+        Command::new(clang())
+            .args(link_line(Ld::Lld, &Ld::Lld.program(), &objs.objs, &plain))
+            .arg(&t),
+        "plain link",
+    );
+    assert_does_not_fit(&plain, &objs.manifest);
+    for via in [Via::Cc, Via::LdPath] {
+        let case = dir.join(format!("{via:?}"));
+        std::fs::create_dir_all(&case).unwrap();
+        let (tmp, log, out) = (case.join("tmp"), case.join("log"), case.join("prog"));
+        let count = counting_linker(&case.join("counting-ld"), Ld::Lld, 0);
+        let run =
+            llgo_ld_link(via, Ld::Lld, &case.join("counting-ld"), &objs.objs, &out, &tmp, &log)
+                .arg(&t)
+                .output()
+                .unwrap();
+        assert!(run.status.success(), "{}", show(&run));
+        assert_eq!(runs(&count), 2, "{via:?}: one relink");
+        let line = log_line(&log);
+        assert!(line.contains("relink=yes"), "{line}");
+        assert!(line.contains("outcome=\"rewritten; compacted: "), "{line}");
+        let data = std::fs::read(&out).unwrap();
+        let elf = goblin::elf::Elf::parse(&data).unwrap();
+        let sh = elf
+            .section_headers
+            .iter()
+            .find(|s| elf.shdr_strtab.get_at(s.sh_name) == Some("llgo_funcinfo_entry"))
+            .unwrap();
+        let at = sh.sh_offset as usize;
+        assert_eq!(&data[at..at + 8], b"LLGOFTB1");
+        let word = |o: usize| u64::from(u32::from_le_bytes(data[o..o + 4].try_into().unwrap()));
+        let need = 32 + 8 * word(at + 24) + 36 * word(at + 28);
+        assert_eq!(sh.sh_size, need, "compacted to the table");
+        let sym = |name: &str| {
+            elf.syms.iter().find(|s| elf.strtab.get_at(s.st_name) == Some(name)).unwrap().st_value
+        };
+        let memory = sym("__stop_llgo_funcinfo_entry") - sym("__start_llgo_funcinfo_entry");
+        assert!(memory > need, "the padded section's memory size {memory} stays");
+        assert_rewritten_and_correct(&out, &objs.manifest);
+        assert_empty_dir(&tmp);
     }
 }

@@ -171,6 +171,101 @@ pub fn pieces(original_len: u64, edits: &[Edit]) -> Vec<Piece<'_>> {
     out
 }
 
+/// Makes room for a cut of `cut` (in the original's coordinates): every same-size overwrite
+/// that reaches into it loses the part inside, which must be zero bytes (the zeroed tail of a
+/// table section: the cut makes it zero-fill memory). Anything else overlapping the cut is an
+/// llgo-ld bug.
+pub fn clip_to_cut(edits: &mut Vec<Edit>, cut: std::ops::Range<u64>) -> Result<()> {
+    let mut out = Vec::with_capacity(edits.len() + 1);
+    for e in edits.drain(..) {
+        if e.end() <= cut.start || e.offset >= cut.end || cut.is_empty() {
+            out.push(e);
+            continue;
+        }
+        if !e.is_same_size() {
+            return Err(internal!(
+                "edit at {:#x} (+{:#x}) overlaps the cut [{:#x}, {:#x})",
+                e.offset,
+                e.len,
+                cut.start,
+                cut.end
+            ));
+        }
+        let inside_from = cut.start.max(e.offset) - e.offset;
+        let inside_to = cut.end.min(e.end()) - e.offset;
+        let inside = usize::try_from(inside_from)
+            .ok()
+            .zip(usize::try_from(inside_to).ok())
+            .and_then(|(a, b)| e.bytes.get(a..b))
+            .ok_or_else(|| internal!("edit at {:#x}: clip range outside its bytes", e.offset))?;
+        if inside.iter().any(|&b| b != 0) {
+            return Err(internal!(
+                "edit at {:#x} writes non-zero bytes into the cut [{:#x}, {:#x})",
+                e.offset,
+                cut.start,
+                cut.end
+            ));
+        }
+        let (head, tail) = (inside_from as usize, inside_to as usize);
+        if head > 0 {
+            out.push(Edit::overwrite(e.offset, e.bytes.get(..head).unwrap_or_default().to_vec()));
+        }
+        if let Some(rest) = e.bytes.get(tail..).filter(|r| !r.is_empty()) {
+            out.push(Edit::overwrite(e.offset + inside_to, rest.to_vec()));
+        }
+    }
+    *edits = out;
+    Ok(())
+}
+
+/// One edit list against the original from two steps: `first` against the original, `second`
+/// against the result of applying `first` (e.g. a compaction's edits, then the regenerated
+/// signature's). An edit of `second` may not touch bytes that `first` wrote or straddle a
+/// replaced range; such a conflict is an error, never a guess.
+pub fn compose(first: &[Edit], second: &[Edit]) -> Result<Vec<Edit>> {
+    let mut out: Vec<Edit> = first.to_vec();
+    for e in second {
+        // Map e.offset (new coordinates) back to the original: walk `first`.
+        let mut delta: i128 = 0; // original = new - delta
+        for f in first {
+            let new_start = i128::from(f.offset) + delta;
+            let new_end = new_start + f.bytes.len() as i128;
+            let e_start = i128::from(e.offset);
+            let e_end = e_start + i128::from(e.len);
+            if e_end <= new_start {
+                break; // e lies wholly before f
+            }
+            let touches_written = e_start < new_end && e_end > new_start;
+            let straddles_cut = f.bytes.is_empty() && e_start < new_start;
+            if touches_written || straddles_cut {
+                return Err(internal!(
+                    "an edit at {:#x} touches bytes an earlier edit wrote or cut at \
+                     {:#x}",
+                    e.offset,
+                    f.offset
+                ));
+            }
+            delta += f.bytes.len() as i128 - i128::from(f.len);
+        }
+        let orig = u64::try_from(i128::from(e.offset) - delta)
+            .map_err(|_| internal!("edit at {:#x} maps before the file", e.offset))?;
+        out.push(Edit { offset: orig, len: e.len, bytes: e.bytes.clone() });
+    }
+    out.sort_by_key(|e| e.offset);
+    for w in out.windows(2) {
+        if let [a, b] = w {
+            if a.offset + a.len > b.offset {
+                return Err(internal!(
+                    "composed edits at {:#x} and {:#x} overlap",
+                    a.offset,
+                    b.offset
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Shifts edits planned for a slice to the slice's offset in a universal binary.
 pub fn shift(edits: &mut [Edit], by: u64) {
     for e in edits {
@@ -197,6 +292,24 @@ mod tests {
         assert!(apply_in_place(&mut d, &[Edit::overwrite(7, vec![1, 2])]).is_err());
         assert!(apply_in_place(&mut d, &[Edit::cut(1, 2)]).is_err(), "a cut is not in place");
         assert!(check(&[Edit::cut(2, 0), Edit::overwrite(2, vec![])], 8).is_err());
+    }
+
+    #[test]
+    fn clip_keeps_what_lies_outside_the_cut() {
+        let mut e = vec![Edit::overwrite(0, vec![1, 2, 0, 0, 0, 3]), Edit::overwrite(8, vec![4])];
+        clip_to_cut(&mut e, 2..5).unwrap();
+        assert_eq!(
+            e,
+            [
+                Edit::overwrite(0, vec![1, 2]),
+                Edit::overwrite(5, vec![3]),
+                Edit::overwrite(8, vec![4])
+            ]
+        );
+        let mut bad = vec![Edit::overwrite(0, vec![1, 2, 9])];
+        assert!(clip_to_cut(&mut bad, 2..5).is_err(), "non-zero bytes inside the cut");
+        let mut cut = vec![Edit::cut(3, 1)];
+        assert!(clip_to_cut(&mut cut, 2..5).is_err());
     }
 
     #[test]

@@ -173,7 +173,10 @@ pub fn funcinfo_count(image: &dyn Image<'_>) -> Option<u64> {
 pub fn input<'data>(image: &dyn Image<'data>) -> Result<Option<(Input<'data>, IndexSource)>> {
     let sections = image.sections();
     let entry = records(image, sections.entry, "llgo_funcinfo_entry")?;
-    let stub = records(image, sections.stub, "llgo_funcinfo_stubsite")?;
+    let stub = match sections.stub {
+        Some(stub) => records(image, stub, "llgo_funcinfo_stubsite")?,
+        None => Vec::new(),
+    };
     let Some((index, source)) = symbol_index(image)? else {
         return Ok(None);
     };

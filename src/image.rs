@@ -71,7 +71,27 @@ impl Pointer {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LlgoSections {
     pub entry: SectionInfo,
-    pub stub: SectionInfo,
+    /// The closure-stub section: present in generation 1, absent in generation 2.
+    pub stub: Option<SectionInfo>,
+}
+
+/// Which LLGo wrote the executable, told by structure (docs/format.md, "Generation 2").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Generation {
+    /// LLGo PR #2016: the stub section exists; in place, spill or redirect.
+    One,
+    /// Today's LLGo: no stub section; in place only, then compaction.
+    Two,
+}
+
+impl LlgoSections {
+    pub fn generation(&self) -> Generation {
+        if self.stub.is_some() {
+            Generation::One
+        } else {
+            Generation::Two
+        }
+    }
 }
 
 pub trait Image<'data> {

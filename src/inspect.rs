@@ -5,8 +5,8 @@ use std::io::{self, Write};
 
 use crate::error::Result;
 use crate::extract::{self, EntryState};
-use crate::image::SectionInfo;
-use crate::loader::{self, Images, Loader};
+use crate::image::{Generation, SectionInfo};
+use crate::loader::{self, Compaction, Images, Loader};
 use crate::plan::{self, Decision};
 use crate::table::encode::{Blob, Placement};
 use crate::table::Stats;
@@ -19,7 +19,15 @@ pub const JSON_SCHEMA: u32 = 1;
 pub struct ImageInfo {
     pub image: String,
     pub entry: SectionInfo,
-    pub stub: SectionInfo,
+    /// `None`: generation 2 (no stub section).
+    pub stub: Option<SectionInfo>,
+    pub generation: Generation,
+    /// `__stop_ - __start_` of the entry section, the link-time size the runtime checks
+    /// against; `None` when the symbols are not in the file (Mach-O, stripped).
+    pub entry_memory_size: Option<u64>,
+    /// What compaction did (a rewritten generation-2 file: file size below memory size) or would
+    /// do (a plan).
+    pub compaction: Option<String>,
     pub text: (u64, u64),
     pub state: EntryState,
     /// `fits in place`, `spills`, `does not fit`, `rewritten`, `unknown table version`, `skip`,
@@ -60,6 +68,9 @@ fn inspect_image(image: &dyn Loader<'_>) -> Result<ImageInfo> {
         image: image.describe(),
         entry: s.entry,
         stub: s.stub,
+        generation: s.generation(),
+        entry_memory_size: memory_size(image),
+        compaction: None,
         text: (text.start, text.end),
         state,
         outcome: "skip",
@@ -85,6 +96,13 @@ fn inspect_image(image: &dyn Loader<'_>) -> Result<ImageInfo> {
                     } else {
                         "table in place".into()
                     };
+                    if let Some(mem) = info.entry_memory_size.filter(|&m| m > s.entry.size) {
+                        info.compaction = Some(format!(
+                            "compacted: {} bytes in the file of {mem} in memory (the tail is \
+                             zero-fill)",
+                            s.entry.size
+                        ));
+                    }
                 }
                 Err(e) => info.detail = format!("unreadable table: {e}"),
             }
@@ -106,20 +124,32 @@ fn inspect_image(image: &dyn Loader<'_>) -> Result<ImageInfo> {
             info.stats = Some(stats);
             info.rows = Some(rows);
         }
-        Decision::Write(plan) => {
+        Decision::Write(mut plan) => {
+            info.compaction = match image.relayout(&mut plan.edits, plan.summary.need) {
+                Ok(Compaction::NotApplicable) => None,
+                Ok(c) => Some(format!("would be {c}")),
+                Err(e) => Some(format!("compaction refused: {e}")),
+            };
             info.stats = Some(plan.summary.stats);
             info.rows = Some(plan.summary.rows);
             info.buckets = Some(plan.summary.buckets);
             info.need = Some(plan.summary.need);
             let (outcome, room) = match plan.summary.placement {
                 Placement::InPlace => ("fits in place", s.entry.size),
-                Placement::Spilled => ("spills", s.stub.size),
+                Placement::Spilled => ("spills", s.stub.map_or(0, |s| s.size)),
             };
             info.outcome = outcome;
             info.detail = format!("blob of {} bytes in {room}", plan.summary.need);
         }
     }
     Ok(info)
+}
+
+/// `__stop_llgo_funcinfo_entry - __start_llgo_funcinfo_entry`, when both symbols are there.
+pub fn memory_size(image: &dyn Loader<'_>) -> Option<u64> {
+    let start = image.symbol_address(b"__start_llgo_funcinfo_entry")?;
+    let stop = image.symbol_address(b"__stop_llgo_funcinfo_entry")?;
+    stop.checked_sub(start)
 }
 
 impl Info {
@@ -133,8 +163,24 @@ impl Info {
             let sec = |s: &SectionInfo| {
                 format!("{:#x}, {} bytes at file offset {:#x}", s.addr, s.size, s.offset)
             };
+            let generation = match i.generation {
+                Generation::One => "1 (stub section present)",
+                Generation::Two => "2 (no stub section: in place only, compacted)",
+            };
+            writeln!(out, "    generation      {generation}")?;
             writeln!(out, "    entry section   {}", sec(&i.entry))?;
-            writeln!(out, "    stub section    {}", sec(&i.stub))?;
+            match i.entry_memory_size {
+                Some(m) => writeln!(
+                    out,
+                    "    entry sizes     {} bytes in the file, {m} in memory (__stop_ - __start_)",
+                    i.entry.size
+                )?,
+                None => writeln!(out, "    entry sizes     {} bytes in the file", i.entry.size)?,
+            }
+            match &i.stub {
+                Some(stub) => writeln!(out, "    stub section    {}", sec(stub))?,
+                None => writeln!(out, "    stub section    none")?,
+            }
             writeln!(out, "    text            {:#x}..{:#x}", i.text.0, i.text.1)?;
             if let Some(st) = &i.stats {
                 writeln!(
@@ -159,6 +205,9 @@ impl Info {
                 writeln!(out, "    blob            {n} bytes")?;
             }
             writeln!(out, "    outcome         {}: {}", i.outcome, i.detail)?;
+            if let Some(c) = &i.compaction {
+                writeln!(out, "    compaction      {c}")?;
+            }
         }
         Ok(())
     }
@@ -185,12 +234,19 @@ impl Info {
                 EntryState::Unknown(_) => "unknown",
             };
             s.push_str(&format!(
-                "{{\"image\":{},\"entry_section\":{},\"stub_section\":{},\"text\":{{\"start\":{},\
+                "{{\"image\":{},\"generation\":{},\"entry_section\":{},\"entry_memory_size\":{},\
+                 \"compaction\":{},\"stub_section\":{},\"text\":{{\"start\":{},\
                  \"end\":{}}},\"state\":\"{state}\",\"outcome\":\"{}\",\"detail\":{},\
                  \"shortfall\":{},\"rows\":{},\"buckets\":{},\"need\":{}",
                 json_str(&i.image),
+                match i.generation {
+                    Generation::One => 1,
+                    Generation::Two => 2,
+                },
                 sec(&i.entry),
-                sec(&i.stub),
+                opt(i.entry_memory_size),
+                i.compaction.as_deref().map_or("null".to_string(), json_str),
+                i.stub.as_ref().map_or("null".to_string(), sec),
                 i.text.0,
                 i.text.1,
                 i.outcome,

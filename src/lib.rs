@@ -5,6 +5,7 @@ pub mod binary;
 pub mod bytes;
 pub mod cli;
 pub mod codesign;
+pub mod compact;
 pub mod driver;
 pub mod edit;
 pub mod error;

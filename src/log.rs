@@ -141,6 +141,18 @@ impl Counts {
     }
 }
 
+/// The outcome of a rewrite for the log line: `rewritten`, and for generation 2 what compaction
+/// did (`compacted: N bytes cut`, or why the table stayed at the section's full size).
+pub fn rewritten(summaries: &[crate::plan::Summary]) -> String {
+    let mut out = String::from("rewritten");
+    for s in summaries {
+        if s.compaction != crate::loader::Compaction::NotApplicable {
+            out.push_str(&format!("; {}", s.compaction));
+        }
+    }
+    out
+}
+
 impl fmt::Display for LinkLine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(

@@ -10,8 +10,8 @@ use std::fmt;
 use crate::edit::{self, Edit};
 use crate::error::{Error, ErrorKind, Result};
 use crate::extract::{self, EntryState, IndexSource};
-use crate::image::SectionInfo;
-use crate::loader::{self, Images, Loader};
+use crate::image::{Generation, SectionInfo};
+use crate::loader::{self, Compaction, Images, Loader};
 use crate::table::encode::{self, Placement, Span};
 use crate::table::{self, Stats};
 
@@ -27,7 +27,11 @@ pub struct Summary {
     /// Bytes of the blob.
     pub need: u64,
     pub entry_size: u64,
-    pub stub_size: u64,
+    /// `None`: generation 2 (no stub section).
+    pub stub_size: Option<u64>,
+    /// What the relayout step did (set by [`plan`]; `decide` leaves `NotApplicable` for
+    /// generation 1 and the planned outcome is only known once relayout ran).
+    pub compaction: Compaction,
     pub index_source: IndexSource,
 }
 
@@ -36,7 +40,7 @@ impl fmt::Display for Summary {
         let s = &self.stats;
         let (place, room) = match self.placement {
             Placement::InPlace => ("in place", self.entry_size),
-            Placement::Spilled => ("spilled to the stub section", self.stub_size),
+            Placement::Spilled => ("spilled to the stub section", self.stub_size.unwrap_or(0)),
         };
         write!(
             f,
@@ -50,7 +54,11 @@ impl fmt::Display for Summary {
             s.stub_records,
             s.inline_copies,
             s.no_owner,
-        )
+        )?;
+        match &self.compaction {
+            Compaction::NotApplicable => Ok(()),
+            c => write!(f, "; {c}"),
+        }
     }
 }
 
@@ -147,7 +155,7 @@ pub fn decide(image: &dyn Loader<'_>) -> Decision {
     }
     let sections = image.sections();
     let span = |s: SectionInfo| Span { addr: s.addr, size: s.size };
-    let mut layout = match encode::layout(&rows, span(sections.entry), span(sections.stub)) {
+    let mut layout = match encode::layout(&rows, span(sections.entry), sections.stub.map(span)) {
         Ok(layout) => layout,
         Err(error) if error.kind() == ErrorKind::DoesNotFit => {
             let shortfall = error.shortfall().unwrap_or(0);
@@ -169,7 +177,8 @@ pub fn decide(image: &dyn Loader<'_>) -> Decision {
         placement: layout.placement,
         need: layout.need,
         entry_size: sections.entry.size,
-        stub_size: sections.stub.size,
+        stub_size: sections.stub.map(|s| s.size),
+        compaction: Compaction::NotApplicable,
         index_source,
     };
     let mut edits = match image.encode_live_slots(&mut layout) {
@@ -177,7 +186,9 @@ pub fn decide(image: &dyn Loader<'_>) -> Decision {
         Err(e) => return Decision::Refused(e),
     };
     edits.push(Edit::overwrite(sections.entry.offset, layout.entry));
-    edits.push(Edit::overwrite(sections.stub.offset, layout.stub));
+    if let Some(stub) = sections.stub {
+        edits.push(Edit::overwrite(stub.offset, layout.stub));
+    }
     if let Err(e) = edit::normalize(&mut edits, image.data().len() as u64) {
         return Decision::Refused(e);
     }
@@ -209,10 +220,16 @@ pub fn plan(data: &[u8]) -> Result<Plan> {
         let image = image.as_ref();
         match decide(image) {
             Decision::Write(plan) => {
-                let mut image_edits = finish(image, plan.edits).map_err(context)?;
+                let mut summary = plan.summary;
+                // In a universal binary a slice that changed size would move the slices after
+                // it: the fat header is not relaid, so slices keep their layout.
+                let thin = list.len() == 1 && *offset == 0;
+                let (mut image_edits, compaction) =
+                    finish(image, plan.edits, summary.need, thin).map_err(context)?;
+                summary.compaction = compaction;
                 edit::shift(&mut image_edits, *offset);
                 edits.extend(image_edits);
-                summaries.push(plan.summary);
+                summaries.push(summary);
             }
             Decision::AlreadyRewritten { .. } => skips.push("already rewritten".to_string()),
             Decision::UnknownTable { magic } => skips.push(unknown_table_message(magic)),
@@ -229,17 +246,22 @@ pub fn plan(data: &[u8]) -> Result<Plan> {
 
 /// The steps after the decision, for one image: the format's relayout (compaction: none yet),
 /// then the signature for the relaid image.
-fn finish(image: &dyn Loader<'_>, mut edits: Vec<Edit>) -> Result<Vec<Edit>> {
-    let relayout = image.relayout(&edits)?;
-    if !relayout.is_empty() {
-        edits.extend(relayout);
-        edit::normalize(&mut edits, image.data().len() as u64)?;
-    }
+fn finish(
+    image: &dyn Loader<'_>,
+    mut edits: Vec<Edit>,
+    need: u64,
+    thin: bool,
+) -> Result<(Vec<Edit>, Compaction)> {
+    let compaction = if thin || image.sections().generation() == Generation::One {
+        image.relayout(&mut edits, need)?
+    } else {
+        Compaction::Kept("a slice of a universal binary (the fat header is not relaid)".into())
+    };
     // The signer reads the changed pages through the edits: no copy of the whole image.
     let signing = image.sign(&edits)?;
     if !signing.is_empty() {
         edits.extend(signing);
         edit::normalize(&mut edits, image.data().len() as u64)?;
     }
-    Ok(edits)
+    Ok((edits, compaction))
 }

@@ -91,7 +91,9 @@ pub fn verify_with(data: &[u8], depth: Depth) -> Result<Report> {
         }
         let s = image.sections();
         let live = match state {
-            EntryState::Redirect => vec![s.entry.offset + 16, s.stub.offset + 16],
+            EntryState::Redirect => {
+                std::iter::once(s.entry.offset + 16).chain(s.stub.map(|s| s.offset + 16)).collect()
+            }
             _ => vec![s.entry.offset + 16],
         };
         for p in image.loader_problems(&live)? {
@@ -147,6 +149,13 @@ pub fn check_table(
     let (blob_bytes, home, placement) = match state {
         EntryState::Records | EntryState::Unknown(_) => return Ok(()),
         EntryState::Redirect => {
+            let Some(stub) = sections.stub else {
+                report.problems.push(format!(
+                    "{what}: LLGOFTB2 redirect in a generation-2 executable (no stub section): \
+                     today's runtime does not follow it"
+                ));
+                return Ok(());
+            };
             match encode::parse_redirect(loaded.entry)? {
                 Some((entry_link, target)) => {
                     if all && entry_link != sections.entry.addr {
@@ -155,7 +164,7 @@ pub fn check_table(
                             sections.entry.addr
                         ));
                     }
-                    let want = sections.stub.addr.wrapping_add(loaded.slide);
+                    let want = stub.addr.wrapping_add(loaded.slide);
                     if target != want {
                         report.problems.push(format!(
                             "{what}: redirect target is {target:#x} at run time, the stub section \
@@ -168,7 +177,7 @@ pub fn check_table(
             if all && loaded.entry.iter().skip(REDIRECT_SIZE as usize).any(|&b| b != 0) {
                 report.problems.push(format!("{what}: entry section not zero after the redirect"));
             }
-            (loaded.stub, sections.stub, Placement::Spilled)
+            (loaded.stub, stub, Placement::Spilled)
         }
         EntryState::Table => {
             if all && loaded.stub.iter().any(|&b| b != 0) {
@@ -198,6 +207,22 @@ pub fn check_table(
                 "{what}: count {} exceeds 16 * __llgo_funcinfo_count ({n}) + 1",
                 blob.count
             ));
+        }
+    }
+    // Today's runtime adopts an in-place table only when `__start + need <= __stop`, with
+    // `__stop_` the link-time end: after compaction the section's file size is `need` and the
+    // cut tail is zero-fill memory, so the check is against the symbol, not the section header.
+    if all && placement == Placement::InPlace {
+        let start = image.symbol_address(b"__start_llgo_funcinfo_entry");
+        let stop = image.symbol_address(b"__stop_llgo_funcinfo_entry");
+        if let (Some(start), Some(stop)) = (start, stop) {
+            if start.checked_add(blob.size()).is_none_or(|end| end > stop) {
+                report.problems.push(format!(
+                    "{what}: __start_llgo_funcinfo_entry ({start:#x}) + {} table bytes passes \
+                     __stop_llgo_funcinfo_entry ({stop:#x}): the runtime would not adopt it",
+                    blob.size()
+                ));
+            }
         }
     }
     if all && blob_bytes.iter().skip(blob.size() as usize).any(|&b| b != 0) {

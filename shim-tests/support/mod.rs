@@ -235,12 +235,18 @@ pub struct Built {
 
 /// Generates the sources of `spec` into `dir/src` and returns the manifest.
 pub fn generate(spec: &FixtureSpec, dir: &Path) -> Vec<ManifestEntry> {
+    generate_with(spec, dir, &[])
+}
+
+/// [`generate`] with extra gen.py arguments (`--generation 2`, `--after-entry`).
+pub fn generate_with(spec: &FixtureSpec, dir: &Path, extra: &[&str]) -> Vec<ManifestEntry> {
     let src = dir.join("src");
     let out = checked(
         Command::new(require_tool("python3"))
             .arg(fixtures_dir().join("gen.py"))
             .arg(&src)
-            .args(spec.gen_args()),
+            .args(spec.gen_args())
+            .args(extra),
         "gen.py",
     );
     std::fs::write(dir.join("gen.log"), &out.stdout).expect("writing gen.log");
@@ -455,7 +461,17 @@ pub fn read_elf(exe: &Path) -> ElfFacts {
         .collect();
     ElfFacts {
         entry: section("llgo_funcinfo_entry"),
-        stub: section("llgo_funcinfo_stubsite"),
+        // Generation 2 has no stub section: an empty one stands for it (no records, never a
+        // table home).
+        stub: if elf
+            .section_headers
+            .iter()
+            .any(|sh| elf.shdr_strtab.get_at(sh.sh_name) == Some("llgo_funcinfo_stubsite"))
+        {
+            section("llgo_funcinfo_stubsite")
+        } else {
+            Section { addr: 0, offset: 0, bytes: Vec::new() }
+        },
         text_start,
         text_end,
         symbols,
@@ -638,4 +654,73 @@ pub fn write_executable(path: &Path, bytes: &[u8]) {
     std::fs::write(path, bytes).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
         .unwrap_or_else(|e| panic!("chmod {}: {e}", path.display()));
+}
+
+/// The linker script of a generation-2 fixture (gen.py `--generation 2`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gen2Script {
+    /// LLGo's own script (`llgo.ld`): the entry section is the last file-backed section of the
+    /// last writable PT_LOAD, right before .bss; compaction is possible.
+    Llgo,
+    /// `after.ld`: LLGo's script plus a writable section `llgo_after` right after the entry
+    /// section; compaction is impossible.
+    AfterEntry,
+}
+
+impl FixtureSpec {
+    /// Generation 2 (today's LLGo): the MATRIX shapes without closure stubs.
+    pub const GEN2: FixtureSpec = FixtureSpec { stubs: 0, ..FixtureSpec::MATRIX };
+}
+
+/// Generates `spec` as a generation-2 program (no stub section, meta rows last) and links it
+/// into `dir/prog` like today's LLGo does: `-no-pie`, `-T <script>`, `--gc-sections`, and
+/// `--icf=none` with lld. Only lld and ld.bfd accept LLGo's script (gold and mold reject it).
+pub fn build_gen2_fixture(
+    dir: &Path,
+    spec: &FixtureSpec,
+    toolchain: Toolchain,
+    opt: Opt,
+    script: Gen2Script,
+) -> Built {
+    assert_eq!(spec.stubs, 0, "generation 2 has no closure stubs");
+    let extra: &[&str] = match script {
+        Gen2Script::Llgo => &["--generation", "2"],
+        Gen2Script::AfterEntry => &["--generation", "2", "--after-entry"],
+    };
+    let manifest = generate_with(spec, dir, extra);
+    let script = dir.join("src").join(match script {
+        Gen2Script::Llgo => "llgo.ld",
+        Gen2Script::AfterEntry => "after.ld",
+    });
+    let lld = match toolchain {
+        Toolchain::ClangLld | Toolchain::Aarch64ClangLld => true,
+        Toolchain::GccBfd | Toolchain::Aarch64GccBfd => false,
+        other => panic!("{other:?} rejects LLGo's linker script (LLGO-TODAY.md 1)"),
+    };
+    let exe = dir.join("prog");
+    let mut sources: Vec<PathBuf> = std::fs::read_dir(dir.join("src"))
+        .expect("reading generated sources")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension() == Some(OsStr::new("c")))
+        .collect();
+    sources.sort();
+    sources.push(fixtures_dir().join("rtcheck.c"));
+    let mut cmd = toolchain.driver();
+    cmd.args(["-fno-pie", "-no-pie", "-ffunction-sections", "-fdata-sections", "-Wall"])
+        .arg("-I")
+        .arg(fixtures_dir())
+        .args(match opt {
+            Opt::O1 => &["-O1"][..],
+            Opt::Lto => &["-flto", "-O2"][..],
+        })
+        .args(&sources)
+        .arg("-o")
+        .arg(&exe)
+        .arg("-Wl,--gc-sections")
+        .arg(format!("-Wl,-T,{}", script.display()));
+    if lld {
+        cmd.arg("-Wl,--icf=none");
+    }
+    checked(&mut cmd, "generation-2 fixture link");
+    Built { exe, arch: toolchain.arch(), manifest }
 }

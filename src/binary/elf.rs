@@ -15,6 +15,11 @@ use crate::malformed;
 
 pub const ENTRY_SECTION: &[u8] = b"llgo_funcinfo_entry";
 pub const STUB_SECTION: &[u8] = b"llgo_funcinfo_stubsite";
+/// The 32-byte identity section of external table mode (docs/format.md, "External mode").
+pub const IDENTITY_SECTION: &[u8] = b"llgo_pclntab_id";
+/// The skip reason for an executable in external table mode.
+pub const EXTERNAL_MODE: &str = "external table mode (-pclntab=external): the identity section \
+     ties a sidecar table to these exact bytes, the executable must stay as linked";
 
 type Header = elf::FileHeader64<LittleEndian>;
 const LE: LittleEndian = LittleEndian;
@@ -95,12 +100,23 @@ impl<'data> ElfImage<'data> {
                 .filter(|s| sections.section_name(LE, s).is_ok_and(|n| n == name))
                 .collect()
         };
+        if !named(IDENTITY_SECTION).is_empty() {
+            return Err(NotOurs::Skip(format!(
+                "{EXTERNAL_MODE} ({})",
+                String::from_utf8_lossy(IDENTITY_SECTION)
+            )));
+        }
         let (entries, stubs) = (named(ENTRY_SECTION), named(STUB_SECTION));
-        if entries.is_empty() || stubs.is_empty() {
+        if entries.is_empty() {
             return Err(NotOurs::Skip("no LLGo sections".into()));
         }
         let entry = runtime_section(&sections, data, &entries, ENTRY_SECTION)?;
-        let stub = runtime_section(&sections, data, &stubs, STUB_SECTION)?;
+        // Generation 1 has the stub section, generation 2 does not (docs/format.md).
+        let stub = if stubs.is_empty() {
+            None
+        } else {
+            Some(runtime_section(&sections, data, &stubs, STUB_SECTION)?)
+        };
         let fragments: Vec<_> = entries.iter().filter(|s| !std::ptr::eq(**s, entry)).collect();
         let Some(text) = named(b".text").first().copied() else {
             return Err(NotOurs::Malformed(malformed!("LLGo sections but no .text section")));
@@ -113,8 +129,10 @@ impl<'data> ElfImage<'data> {
             bytes::slice(data, offset, size, &String::from_utf8_lossy(name))?;
             Ok(SectionInfo { addr: s.sh_addr(LE), offset, size })
         };
-        let llgo =
-            LlgoSections { entry: info(entry, ENTRY_SECTION)?, stub: info(stub, STUB_SECTION)? };
+        let llgo = LlgoSections {
+            entry: info(entry, ENTRY_SECTION)?,
+            stub: stub.map(|s| info(s, STUB_SECTION)).transpose()?,
+        };
         let mut entry_fragments = vec![llgo.entry];
         for f in fragments {
             entry_fragments.push(info(f, ENTRY_SECTION)?);
@@ -184,8 +202,32 @@ impl<'data> ElfImage<'data> {
         Ok(self
             .dynamic_relocation_targets()?
             .into_iter()
-            .filter(|&a| s.entry.contains_addr(a) || s.stub.contains_addr(a))
+            .filter(|&a| s.entry.contains_addr(a) || s.stub.is_some_and(|s| s.contains_addr(a)))
             .count())
+    }
+
+    /// Whether a `PT_LOAD`'s memory (`p_vaddr .. p_vaddr + p_memsz`) holds `addr .. addr + len`.
+    pub fn loaded(&self, addr: u64, len: u64) -> bool {
+        let Some(end) = addr.checked_add(len) else { return false };
+        self.segments.iter().any(|p| {
+            p.p_type(LE) == elf::PT_LOAD
+                && p.p_vaddr(LE) <= addr
+                && p.p_vaddr(LE).checked_add(p.p_memsz(LE)).is_some_and(|e| end <= e)
+        })
+    }
+
+    /// The index in the section header table of the entry section the runtime reads.
+    pub fn entry_section_index(&self) -> Result<usize> {
+        let e = self.llgo.entry;
+        self.sections
+            .iter()
+            .position(|s| {
+                s.sh_offset(LE) == e.offset
+                    && s.sh_addr(LE) == e.addr
+                    && s.sh_size(LE) == e.size
+                    && self.sections.section_name(LE, s).is_ok_and(|n| n == ENTRY_SECTION)
+            })
+            .ok_or_else(|| crate::internal!("the entry section is not in the section headers"))
     }
 
     pub fn machine_name(&self) -> &'static str {

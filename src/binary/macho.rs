@@ -21,6 +21,8 @@ use crate::{malformed, unsupported};
 
 pub const ENTRY_SECTION: &[u8] = b"__llgo_fie";
 pub const STUB_SECTION: &[u8] = b"__llgo_stub";
+/// The identity section of external table mode (in `__DATA`).
+pub const IDENTITY_SECTION: &[u8] = b"__llgo_pid";
 /// What the loader simulation writes for a bind that resolves outside this image.
 pub const OUTSIDE_SENTINEL: u64 = 0xDEAD_0000_0000_0000;
 
@@ -47,7 +49,8 @@ pub struct MachOImage<'data> {
     arch: &'static str,
     pub(crate) segments: Vec<Segment>,
     pub(crate) llgo: LlgoSections,
-    pub(crate) llgo_segments: [usize; 2],
+    /// The segments of the entry section and (generation 1) of the stub section.
+    pub(crate) llgo_segments: (usize, Option<usize>),
     pub(crate) text: Range<u64>,
     /// 1-based section number of `__TEXT,__text` (nlist `n_sect`).
     text_sect: u8,
@@ -89,6 +92,7 @@ impl<'data> MachOImage<'data> {
         let mut sect_no: u32 = 0;
         let (mut entry, mut stub, mut text) = (None, None, None);
         let mut symtab = None;
+        let mut identity = false;
         let mut chained = None;
         let mut signature = None;
         let mut dyld_info = false;
@@ -119,6 +123,9 @@ impl<'data> MachOImage<'data> {
                 for s in sections {
                     sect_no += 1;
                     let sname = s.name();
+                    if sname == IDENTITY_SECTION && seg.name() == b"__DATA" {
+                        identity = true;
+                    }
                     let slot = match sname {
                         ENTRY_SECTION => &mut entry,
                         STUB_SECTION => &mut stub,
@@ -179,9 +186,16 @@ impl<'data> MachOImage<'data> {
                 _ => {}
             }
         }
-        let (Some((entry, _)), Some((stub, _))) = (entry, stub) else {
+        if identity {
+            return Err(NotOurs::Skip(format!(
+                "{} (__DATA,__llgo_pid)",
+                super::elf::EXTERNAL_MODE
+            )));
+        }
+        let Some((entry, _)) = entry else {
             return Err(NotOurs::Skip("no LLGo sections".into()));
         };
+        let stub = stub.map(|(s, _)| s);
         let Some((text, text_sect)) = text else {
             return Err(NotOurs::Malformed(malformed!("LLGo sections but no __TEXT,__text")));
         };
@@ -205,8 +219,8 @@ impl<'data> MachOImage<'data> {
             data,
             arch,
             segments,
-            llgo: LlgoSections { entry: entry.info, stub: stub.info },
-            llgo_segments: [entry.segment, stub.segment],
+            llgo: LlgoSections { entry: entry.info, stub: stub.as_ref().map(|s| s.info) },
+            llgo_segments: (entry.segment, stub.as_ref().map(|s| s.segment)),
             text: text.info.addr..text_end,
             text_sect,
             symtab,
@@ -306,7 +320,8 @@ impl<'data> MachOImage<'data> {
     /// The two sections must lie in segments whose chains we decode.
     pub(crate) fn check_section_segments(&self, fixups: &ChainedFixups<'_>) -> Result<()> {
         let s = self.llgo;
-        for (info, name) in [(s.entry, "__llgo_fie"), (s.stub, "__llgo_stub")] {
+        let stub = s.stub.map(|i| (i, "__llgo_stub"));
+        for (info, name) in std::iter::once((s.entry, "__llgo_fie")).chain(stub) {
             if let Some(starts) = fixups.starts_for(info.offset) {
                 if starts.pointer_format != PTR_64 && starts.pointer_format != PTR_64_OFFSET {
                     return Err(unsupported!(
@@ -321,9 +336,10 @@ impl<'data> MachOImage<'data> {
         Ok(())
     }
 
-    pub(crate) fn section_ranges(&self) -> [Range<u64>; 2] {
+    pub(crate) fn section_ranges(&self) -> Vec<Range<u64>> {
         let s = self.llgo;
-        [s.entry.offset..s.entry.offset + s.entry.size, s.stub.offset..s.stub.offset + s.stub.size]
+        let range = |i: SectionInfo| i.offset..i.offset + i.size;
+        std::iter::once(range(s.entry)).chain(s.stub.map(range)).collect()
     }
 }
 

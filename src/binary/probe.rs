@@ -4,7 +4,7 @@
 use object::LittleEndian;
 
 use super::{sniff, Kind};
-use crate::binary::elf::{ENTRY_SECTION, STUB_SECTION};
+use crate::binary::elf::ENTRY_SECTION;
 
 /// Reads `len` bytes at `offset` (fewer at the end of the file); `None` on an I/O error.
 pub type ReadAt<'a> = dyn FnMut(u64, usize) -> Option<Vec<u8>> + 'a;
@@ -60,7 +60,8 @@ fn elf(head: &[u8], read_at: &mut ReadAt<'_>) -> Option<bool> {
                 .is_some_and(|rest| rest.starts_with(want) && rest.get(want.len()) == Some(&0))
         })
     };
-    Some(named(ENTRY_SECTION) && named(STUB_SECTION))
+    // The stub section is generation 1 only (docs/format.md): the entry section decides.
+    Some(named(ENTRY_SECTION))
 }
 
 fn macho(head: &[u8], read_at: &mut ReadAt<'_>) -> Option<bool> {

@@ -10,6 +10,7 @@
 #![deny(clippy::indexing_slicing)]
 
 mod hash;
+pub mod regen;
 
 use object::macho;
 

@@ -376,7 +376,7 @@ fn post_link(ctx: &PostLink<'_>, line: &mut LinkLine) -> Exit {
     let error = match report.outcome {
         Outcome::Rewritten(summaries) => {
             line.counts = Some(Counts::of(&summaries));
-            line.outcome = "rewritten".into();
+            line.outcome = crate::log::rewritten(&summaries);
             return Exit::Code(0);
         }
         Outcome::Skipped(why) => {
@@ -475,7 +475,7 @@ fn try_relink(
     match outcome.result {
         Relinked::Rewritten(summaries) => {
             line.counts = Some(Counts::of(&summaries));
-            line.outcome = "rewritten".into();
+            line.outcome = crate::log::rewritten(&summaries);
             line.relink = true;
             line.reserved = outcome.reserved;
             Ok(())

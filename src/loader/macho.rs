@@ -9,11 +9,12 @@ use crate::binary::macho::{MachOImage, OUTSIDE_SENTINEL};
 use crate::binary::macho_fixups::{FixupKind, Segment};
 use crate::bytes;
 use crate::codesign;
-use crate::edit::Edit;
+use crate::compact;
+use crate::edit::{self, Edit};
 use crate::error::Result;
-use crate::image::{Image, Pointer, SectionBytes};
+use crate::image::{Generation, Image, Pointer, SectionBytes};
 use crate::loader::macho_chains as surgery;
-use crate::loader::Loader;
+use crate::loader::{Compaction, Loader};
 use crate::table::encode::{Layout, Which};
 
 /// The segment at `index` (an index the reader found in the image's own segment list).
@@ -38,7 +39,8 @@ impl<'data> Loader<'data> for MachOImage<'data> {
         let fixups = self.chained()?;
         self.check_section_segments(fixups)?;
         let s = self.llgo;
-        for (info, seg) in [(s.entry, self.llgo_segments[0]), (s.stub, self.llgo_segments[1])] {
+        let stub = s.stub.zip(self.llgo_segments.1);
+        for (info, seg) in std::iter::once((s.entry, self.llgo_segments.0)).chain(stub) {
             // The live slot sits 16 bytes into the section (blob base or redirect target).
             let slot = info.offset + crate::table::encode::LIVE_SLOT_OFFSET;
             if info.size < 24 {
@@ -59,8 +61,10 @@ impl<'data> Loader<'data> for MachOImage<'data> {
             .iter()
             .map(|l| {
                 let (info, seg) = match l.section {
-                    Which::Entry => (s.entry, self.llgo_segments[0]),
-                    Which::Stub => (s.stub, self.llgo_segments[1]),
+                    Which::Entry => (s.entry, self.llgo_segments.0),
+                    Which::Stub => s.stub.zip(self.llgo_segments.1).ok_or_else(|| {
+                        crate::internal!("a live slot in the stub section of a generation-2 image")
+                    })?,
                 };
                 Ok(surgery::LiveSlot {
                     offset: info.offset + l.offset,
@@ -84,22 +88,56 @@ impl<'data> Loader<'data> for MachOImage<'data> {
         Ok(plan.edits)
     }
 
-    fn relayout(&self, _plan: &[Edit]) -> Result<Vec<Edit>> {
-        // No compaction planned for Mach-O yet: the output keeps the input's layout.
-        Ok(Vec::new())
+    fn relayout(&self, plan: &mut Vec<Edit>, need: u64) -> Result<Compaction> {
+        if self.llgo.generation() == Generation::One {
+            return Ok(Compaction::NotApplicable);
+        }
+        // The table writer's chain surgery has already taken every fixup out of the entry
+        // section except the live slot at offset 16, which lies inside the table: no fixup is
+        // left in the range compaction cuts.
+        match compact::macho::plan(self.data, need)? {
+            compact::macho::Outcome::NotLlgoSegment => Ok(Compaction::Kept(
+                "the entry section is in __DATA: only a __LLGO segment is compacted".into(),
+            )),
+            compact::macho::Outcome::SizeOnly { edits } => {
+                plan.extend(edits);
+                edit::normalize(plan, self.data.len() as u64)?;
+                Ok(Compaction::Compacted { removed: 0 })
+            }
+            compact::macho::Outcome::Compact { edits, cut, removed, .. } => {
+                edit::clip_to_cut(plan, cut)?;
+                plan.extend(edits);
+                edit::normalize(plan, self.data.len() as u64)?;
+                Ok(Compaction::Compacted { removed })
+            }
+        }
     }
 
     fn sign(&self, changed: &[Edit]) -> Result<Vec<Edit>> {
-        match parsed_signature(self)? {
-            Some(sig) => codesign::rehash(&sig, self.data, changed),
-            None => Ok(Vec::new()),
+        let Some(sig) = parsed_signature(self)? else {
+            return Ok(Vec::new());
+        };
+        if changed.iter().all(Edit::is_same_size) {
+            return codesign::rehash(&sig, self.data, changed);
         }
+        // A relaid image: the code limit moved, so the signature is regenerated for the new
+        // layout (its size changes) and its edits are mapped back to the original.
+        let relaid = edit::apply(self.data, changed)?;
+        let Some(resigned) = codesign::regen::regenerate(&relaid)? else {
+            return Err(crate::internal!("the relaid image lost its code signature"));
+        };
+        let all = edit::compose(changed, &resigned.edits)?;
+        Ok(all.into_iter().filter(|e| !changed.contains(e)).collect())
     }
 
     fn load_sections(&self, slide: u64) -> Result<(SectionBytes<'data>, SectionBytes<'data>)> {
         let s = self.llgo;
         let mut out = Vec::with_capacity(2);
-        for info in [s.entry, s.stub] {
+        for info in [Some(s.entry), s.stub] {
+            let Some(info) = info else {
+                out.push(Vec::new());
+                continue;
+            };
             let mut bytes =
                 bytes::slice(self.data, info.offset, info.size, "LLGo section")?.to_vec();
             if let Some(fixups) = &self.fixups {
@@ -161,15 +199,18 @@ impl<'data> Loader<'data> for MachOImage<'data> {
                 Some(FixupKind::Bind { .. }) => problems
                     .push(format!("live slot at file offset {slot:#x} is a bind, not a rebase")),
                 Some(FixupKind::Rebase { target }) => {
-                    let redirect =
-                        slot == s.entry.offset + 16 && live_slots.contains(&(s.stub.offset + 16));
-                    let ok =
-                        if redirect { target == s.stub.addr } else { self.text.contains(&target) };
+                    let redirect = s.stub.filter(|stub| {
+                        slot == s.entry.offset + 16 && live_slots.contains(&(stub.offset + 16))
+                    });
+                    let ok = match redirect {
+                        Some(stub) => target == stub.addr,
+                        None => self.text.contains(&target),
+                    };
                     if !ok {
                         problems.push(format!(
                             "live slot at file offset {slot:#x} rebases to {target:#x}, which is \
                              not {}",
-                            if redirect { "the stub section" } else { "inside __text" }
+                            if redirect.is_some() { "the stub section" } else { "inside __text" }
                         ));
                     }
                 }

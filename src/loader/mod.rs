@@ -33,11 +33,13 @@ pub trait Loader<'data>: Image<'data> {
     /// (fixup chain starts, predecessors' `next` fields).
     fn encode_live_slots(&self, layout: &mut Layout) -> Result<Vec<Edit>>;
 
-    /// The relayout step: the edits that change the file's length (compaction: cut a range,
-    /// shift what follows, fix every header that points past it), given the plan's other edits
-    /// (sorted, offsets in [`Image::data`]). Returns nothing when the output keeps the input's
-    /// layout. See docs/design.md, "The edit model".
-    fn relayout(&self, plan: &[Edit]) -> Result<Vec<Edit>>;
+    /// The relayout step (compaction, generation 2 only): adds to `plan` (sorted, offsets in
+    /// [`Image::data`]) the edits that change the file's length (cut the entry section's tail
+    /// past the table's `need` bytes, shift what follows, fix every header that points past it)
+    /// and clips the table's zero tail out of the plan's overwrite. A layout that forbids
+    /// compaction is not an error: [`Compaction::Kept`], the plan unchanged. See
+    /// docs/design.md, "Compaction".
+    fn relayout(&self, plan: &mut Vec<Edit>, need: u64) -> Result<Compaction>;
 
     /// Edits that re-sign the image once `changed` (every other edit, relayout included, sorted
     /// and non-overlapping, offsets in [`Image::data`]) is applied. The signer is given the
@@ -59,6 +61,31 @@ pub trait Loader<'data>: Image<'data> {
 }
 
 /// The images of one file that may carry LLGo tables, each with its loader.
+/// What the relayout step did with a table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Compaction {
+    /// Generation 1: the layout never changes.
+    NotApplicable,
+    /// The section's size became `need`; `removed` bytes (maybe 0: the table and the cut
+    /// alignment leave nothing) were cut out of the file.
+    Compacted { removed: u64 },
+    /// The layout does not allow compaction (the reason, naming the structure): the table is
+    /// in place at the section's full size.
+    Kept(String),
+}
+
+impl std::fmt::Display for Compaction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Compaction::NotApplicable => f.write_str("not applicable (generation 1)"),
+            Compaction::Compacted { removed } => write!(f, "compacted: {removed} bytes cut"),
+            Compaction::Kept(why) => {
+                write!(f, "not compacted ({why}): table in place at full section size")
+            }
+        }
+    }
+}
+
 pub enum Images<'data> {
     /// Nothing to do with this file, and why.
     Skip(String),

@@ -81,7 +81,11 @@ pub fn blob_size(rows: u64, buckets: u64) -> u64 {
 }
 
 /// Plans the table for `rows` into the two sections. `rows` must not be empty.
-pub fn layout(rows: &Rows, entry: Span, stub: Span) -> Result<Layout> {
+/// `stub` is `None` for generation 2 (no stub section): the table goes in place or does not fit,
+/// never the redirect (today's runtime does not follow it).
+pub fn layout(rows: &Rows, entry: Span, stub: Option<Span>) -> Result<Layout> {
+    let spill = stub.is_some();
+    let stub = stub.unwrap_or(Span { addr: 0, size: 0 });
     let addrs: Vec<u64> = rows.rows.iter().map(|r| r.addr).collect();
     let (Some(&base), Some(&last)) = (addrs.first(), addrs.last()) else {
         return Err(malformed!("no rows to write"));
@@ -104,7 +108,7 @@ pub fn layout(rows: &Rows, entry: Span, stub: Span) -> Result<Layout> {
     let need = blob_size(addrs.len() as u64, buckets.len() as u64);
     let placement = if need <= entry.size {
         Placement::InPlace
-    } else if need <= stub.size {
+    } else if spill && need <= stub.size {
         Placement::Spilled
     } else {
         return Err(does_not_fit(need, entry.size, stub.size));
@@ -282,8 +286,9 @@ mod tests {
         // docs/format.md's example: one function never fits its own 80 bytes (zero + meta + entry).
         assert_eq!(blob_size(1, 1), 84);
         let r = rows(&[(0x401000, 1)], 0x401100);
-        let e = layout(&r, Span { addr: 0x500000, size: 80 }, Span { addr: 0x500100, size: 16 })
-            .unwrap_err();
+        let e =
+            layout(&r, Span { addr: 0x500000, size: 80 }, Some(Span { addr: 0x500100, size: 16 }))
+                .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::DoesNotFit);
         assert_eq!(e.shortfall(), Some(4));
     }
@@ -291,8 +296,9 @@ mod tests {
     #[test]
     fn in_place_bytes_hand_computed() {
         let r = rows(&[(0x401000, 3), (0x401040, 1)], 0x401080);
-        let l = layout(&r, Span { addr: 0x4a0000, size: 128 }, Span { addr: 0x4b0000, size: 32 })
-            .unwrap();
+        let l =
+            layout(&r, Span { addr: 0x4a0000, size: 128 }, Some(Span { addr: 0x4b0000, size: 32 }))
+                .unwrap();
         assert_eq!(l.placement, Placement::InPlace);
         assert_eq!(l.need, 32 + 8 * 3 + 36);
         let mut want = Vec::new();
@@ -322,10 +328,10 @@ mod tests {
         let entry = Span { addr: 0x600000, size: 48 };
         // Exactly the need in place: in place. One byte less: spill into a stub section of
         // exactly the need. One byte less there too: does not fit, by one byte.
-        let fits = layout(&r, Span { size: need, ..entry }, Span { addr: 0x700000, size: 0 });
+        let fits = layout(&r, Span { size: need, ..entry }, Some(Span { addr: 0x700000, size: 0 }));
         assert_eq!(fits.unwrap().placement, Placement::InPlace);
         let spill =
-            layout(&r, Span { size: need - 1, ..entry }, Span { addr: 0x700000, size: need })
+            layout(&r, Span { size: need - 1, ..entry }, Some(Span { addr: 0x700000, size: need }))
                 .unwrap();
         assert_eq!(spill.placement, Placement::Spilled);
         assert_eq!(&spill.entry[..8], b"LLGOFTB2");
@@ -334,16 +340,26 @@ mod tests {
         assert_eq!(&spill.entry[24..], &[0u8; 8 + 91 - 32][..]);
         assert_eq!(&spill.stub[8..16], &0x700000u64.to_le_bytes(), "linkSectAddr = stub");
         assert_eq!(spill.live.len(), 2);
-        let none =
-            layout(&r, Span { size: need - 1, ..entry }, Span { addr: 0x700000, size: need - 1 })
-                .unwrap_err();
+        let none = layout(
+            &r,
+            Span { size: need - 1, ..entry },
+            Some(Span { addr: 0x700000, size: need - 1 }),
+        )
+        .unwrap_err();
         assert_eq!(none.shortfall(), Some(1), "counted against the entry section");
+        // Generation 2 (no stub section): never the redirect, the shortfall against the entry.
+        let gen2 = layout(&r, Span { size: need - 1, ..entry }, None).unwrap_err();
+        assert_eq!(gen2.kind(), crate::error::ErrorKind::DoesNotFit);
+        assert_eq!(gen2.shortfall(), Some(1));
+        let fits = layout(&r, Span { size: need, ..entry }, None).unwrap();
+        assert_eq!((fits.placement, fits.stub.len()), (Placement::InPlace, 0));
     }
 
     #[test]
     fn parse_round_trips_and_rejects_truncation() {
         let r = rows(&[(0x401000, 7), (0x402345, 9), (0x405000, 11)], 0x405100);
-        let l = layout(&r, Span { addr: 0x4a0000, size: 512 }, Span { addr: 0, size: 0 }).unwrap();
+        let l = layout(&r, Span { addr: 0x4a0000, size: 512 }, Some(Span { addr: 0, size: 0 }))
+            .unwrap();
         let b = Blob::parse(&l.entry).unwrap();
         assert_eq!(b.rows, vec![(0, 7), (0x1345, 9), (0x4000, 11), (0x4100, 0)]);
         assert_eq!(b.bucket_count, 5);
