@@ -110,7 +110,7 @@ fn rewrite(file: &str, out: &mut dyn Write) -> i32 {
 }
 
 fn verify(file: &str, out: &mut dyn Write) -> i32 {
-    let data = match std::fs::read(file) {
+    let data = match read(file) {
         Ok(d) => d,
         Err(e) => {
             eprintln!("llgo-ld: error: {file}: {e}");
@@ -143,7 +143,7 @@ fn verify(file: &str, out: &mut dyn Write) -> i32 {
 }
 
 fn inspect_one(file: &str, json: bool, out: &mut dyn Write) -> i32 {
-    let data = match std::fs::read(file) {
+    let data = match read(file) {
         Ok(d) => d,
         Err(e) => {
             eprintln!("llgo-ld: error: {file}: {e}");
@@ -160,4 +160,10 @@ fn inspect_one(file: &str, json: bool, out: &mut dyn Write) -> i32 {
             1
         }
     }
+}
+
+/// A file's bytes for `verify` and `inspect`, which read only what they parse: a read-only
+/// mapping, so only the pages touched are read (the kernel faults them in 64 KiB at a time).
+fn read(file: &str) -> std::io::Result<crate::output::ReadOnly> {
+    crate::output::map_read_only(&std::fs::File::open(file)?)
 }

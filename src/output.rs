@@ -38,6 +38,13 @@ impl Identity {
         }
     }
 
+    /// The same file with the same contents as far as anyone can tell: everything but the
+    /// ctime, which a rename changes (the in-place commit renames a fresh output away and,
+    /// restored after a failure, back).
+    pub fn same_version(&self, other: &Identity) -> bool {
+        Identity { ctime_ns: other.ctime_ns, ..*self } == *other
+    }
+
     fn from_metadata(m: &fs::Metadata) -> Identity {
         let ns = |s: i64, n: i64| i128::from(s) * 1_000_000_000 + i128::from(n);
         Identity {
@@ -109,6 +116,51 @@ pub fn open(path: &Path, expected: &Identity) -> Result<(File, Image)> {
     Ok((file, image))
 }
 
+/// A file's bytes, read-only: a shared mapping (only the pages touched are read, none is ever
+/// copied), or a plain read where the file cannot be mapped (empty, not a regular file).
+pub enum ReadOnly {
+    Mapped(memmap2::Mmap),
+    Read(Vec<u8>),
+}
+
+impl std::ops::Deref for ReadOnly {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            ReadOnly::Mapped(m) => m,
+            ReadOnly::Read(v) => v,
+        }
+    }
+}
+
+/// Maps `file` read-only (reads it when it cannot be mapped). A concurrent truncation would
+/// fault, as for [`open`]'s mapping.
+pub fn map_read_only(file: &File) -> io::Result<ReadOnly> {
+    let meta = file.metadata()?;
+    if meta.is_file() && meta.len() > 0 {
+        // SAFETY: read-only; see the function's documentation for concurrent truncation.
+        if let Ok(m) = unsafe { memmap2::Mmap::map(file) } {
+            return Ok(ReadOnly::Mapped(m));
+        }
+    }
+    let mut v = Vec::new();
+    io::Read::read_to_end(&mut &*file, &mut v)?;
+    Ok(ReadOnly::Read(v))
+}
+
+/// [`open`] for the shim's in-place path ([`commit_fresh`]): the same identity check, a
+/// read-only shared mapping. Nothing is patched in memory: the edits are written into the file
+/// and the self-check reads them from there.
+pub fn open_read_only(path: &Path, expected: &Identity) -> Result<(File, ReadOnly)> {
+    let file = File::open(path).map_err(|e| Error::io(path.display(), e))?;
+    let now = Identity::from_metadata(&file.metadata().map_err(|e| Error::io(path.display(), e))?);
+    if now != *expected {
+        return Err(changed(path));
+    }
+    let bytes = map_read_only(&file).map_err(|e| Error::io(path.display(), e))?;
+    Ok((file, bytes))
+}
+
 /// The header-only check of [`crate::binary::probe`] on `path`: `Err(why)` means certainly not
 /// an LLGo executable. Any I/O trouble answers `Ok` (let the full read decide).
 pub fn probe(path: &Path, expected: &Identity) -> std::result::Result<(), &'static str> {
@@ -136,15 +188,17 @@ pub fn commit(
     original_len: u64,
     edits: &[Edit],
 ) -> Result<()> {
-    stage(path, source, original_len)?.commit(expected, original_len, edits)
+    stage(path, source, original_len)?.commit(expected, original_len, edits, None)
 }
 
 /// The first half of [`commit`], which can run while the edits are still being checked: the
-/// temporary file beside `path`, holding a copy of the `len` bytes of `source`. Dropping the
-/// result removes the temporary file.
+/// temporary file beside `path`, holding a copy (or, where the filesystem can, a clone) of the
+/// `len` bytes of `source`. Dropping the result removes the temporary file.
 pub fn stage(path: &Path, source: &File, len: u64) -> Result<Staged> {
     let tmp = temp_beside(path)?;
-    copy_all(source, tmp.as_file(), len).map_err(|e| Error::io(tmp.path().display(), e))?;
+    if clone(source, tmp.as_file()).is_err() {
+        copy_all(source, tmp.as_file(), len).map_err(|e| Error::io(tmp.path().display(), e))?;
+    }
     Ok(Staged { tmp, path: path.to_path_buf() })
 }
 
@@ -154,46 +208,293 @@ pub struct Staged {
     path: PathBuf,
 }
 
+/// The self-check of a relaid (size-changing) plan, run on the finished file's bytes before it
+/// is renamed to the output name. Same-size plans are checked before anything is written.
+pub type Check<'a> = &'a dyn Fn(&[u8]) -> Result<()>;
+
 impl Staged {
     /// The second half of [`commit`]: writes `edits` over the copy and renames it over the
     /// output if the output still is the version `expected` describes.
     ///
     /// `original_len` is the staged copy's length. A plan that changes the size is laid out
-    /// anew: the unchanged ranges are copied inside the kernel from the staged original to their
-    /// new places, the new bytes written, and the file cut to its new length. A same-size plan
-    /// writes only its edits over the copy.
-    pub fn commit(self, expected: &Identity, original_len: u64, edits: &[Edit]) -> Result<()> {
+    /// inside the copy (see [`write_edits`]) and `check` runs on the result, mapped from the
+    /// file; a same-size plan writes only its edits over the copy.
+    pub fn commit(
+        self,
+        expected: &Identity,
+        original_len: u64,
+        edits: &[Edit],
+        check: Option<Check<'_>>,
+    ) -> Result<()> {
         let tmp_err = |err| Error::io(self.tmp.path().display(), err);
-        if edits.iter().all(Edit::is_same_size) {
-            for e in edits {
-                self.tmp.as_file().write_all_at(&e.bytes, e.offset).map_err(tmp_err)?;
-            }
-        } else {
-            let relaid = temp_beside(&self.path)?;
-            let mut at = 0u64;
-            for piece in edit::pieces(original_len, edits) {
-                match piece {
-                    Piece::Original { offset, len } => {
-                        copy_range(self.tmp.as_file(), offset, relaid.as_file(), at, len)
-                            .map_err(|err| Error::io(relaid.path().display(), err))?;
-                        at += len;
-                    }
-                    Piece::New(bytes) => {
-                        relaid
-                            .as_file()
-                            .write_all_at(bytes, at)
-                            .map_err(|err| Error::io(relaid.path().display(), err))?;
-                        at += bytes.len() as u64;
-                    }
-                }
-            }
-            relaid
-                .as_file()
-                .set_len(edit::new_len(original_len, edits))
-                .map_err(|err| Error::io(relaid.path().display(), err))?;
-            return finish(relaid, &self.path, expected);
+        let saved = Saved::read(self.tmp.as_file(), original_len, edits, false).map_err(tmp_err)?;
+        write_edits(self.tmp.as_file(), original_len, edits, &saved).map_err(tmp_err)?;
+        if let Some(check) = check {
+            check_file(self.tmp.as_file(), check).map_err(|e| match e {
+                Checked::Io(err) => tmp_err(err),
+                Checked::Failed(e) => e,
+            })?;
         }
         finish(self.tmp, &self.path, expected)
+    }
+}
+
+/// The shim's post-link step: the linker's fresh output at `path` (still the version
+/// `expected`, open as `source`, `original_len` bytes) gets `edits` without a copy of the
+/// whole file, by the first of these that the filesystem allows:
+///
+/// 1. a clone (FICLONE: btrfs, XFS) into the temporary file beside `path`, edited there and
+///    renamed over `path`; the name is never empty;
+/// 2. in place: `path` is renamed to the temporary name, the edits are written into it (a
+///    size-changing plan rewrites the tail from the first size-changing edit and cuts the file
+///    to its new length), and it is renamed back. Killed in between, `path` holds nothing and
+///    the temporary file is swept later as a stale one; never a partial output. A failure
+///    writes back the saved original bytes (and the original mtime) before renaming back;
+/// 3. the copy of [`stage`] + [`Staged::commit`], when the file cannot be opened for writing
+///    (running, read-only mode) or has other names (hard links).
+///
+/// `check` is the self-check, run on the finished file's bytes before it is given the output
+/// name (the caller may pass `None` for a same-size plan it checked in memory). A failed check
+/// in step 2 restores the original bytes.
+pub fn commit_fresh(
+    path: &Path,
+    expected: &Identity,
+    source: &File,
+    original_len: u64,
+    edits: &[Edit],
+    check: Option<Check<'_>>,
+) -> Result<()> {
+    let tmp = temp_beside(path)?;
+    if clone(source, tmp.as_file()).is_ok() {
+        return Staged { tmp, path: path.to_path_buf() }.commit(
+            expected,
+            original_len,
+            edits,
+            check,
+        );
+    }
+    let Some(file) = open_for_edit(path, expected)? else {
+        copy_all(source, tmp.as_file(), original_len)
+            .map_err(|e| Error::io(tmp.path().display(), e))?;
+        return Staged { tmp, path: path.to_path_buf() }.commit(
+            expected,
+            original_len,
+            edits,
+            check,
+        );
+    };
+    in_place(path, expected, tmp, &file, original_len, edits, check)
+}
+
+/// `path` opened for reading and writing when it is still `expected` and its only name; `None`
+/// when it cannot be edited in place (opened for execution, not writable, hard-linked).
+fn open_for_edit(path: &Path, expected: &Identity) -> Result<Option<File>> {
+    let file = match File::options().read(true).write(true).open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(changed(path)),
+        Err(_) => return Ok(None),
+    };
+    let meta = file.metadata().map_err(|e| Error::io(path.display(), e))?;
+    if Identity::from_metadata(&meta) != *expected {
+        return Err(changed(path));
+    }
+    Ok((meta.nlink() == 1).then_some(file))
+}
+
+/// Step 2 of [`commit_fresh`]. `tmp` is the exclusive empty temporary file whose name the
+/// output takes while it is edited (the rename replaces it).
+fn in_place(
+    path: &Path,
+    expected: &Identity,
+    tmp: tempfile::NamedTempFile,
+    file: &File,
+    original_len: u64,
+    edits: &[Edit],
+    check: Option<Check<'_>>,
+) -> Result<()> {
+    let tmp = tmp.into_temp_path();
+    let saved =
+        Saved::read(file, original_len, edits, true).map_err(|e| Error::io(path.display(), e))?;
+    fs::rename(path, &tmp).map_err(|e| Error::io(path.display(), e))?;
+    let away = tmp.keep().map_err(|e| Error::io(path.display(), e.error))?;
+    // Is the file now under the temporary name the one opened and saved from? A concurrent
+    // link may have replaced `path` between the open and the rename.
+    let moved = fs::symlink_metadata(&away).map(|m| (m.dev(), m.ino()));
+    if moved.ok() != Some((expected.dev, expected.ino)) {
+        if rename_noreplace(&away, path).is_err() {
+            let _ = fs::remove_file(&away);
+        }
+        return Err(changed(path));
+    }
+    let result = write_edits(file, original_len, edits, &saved)
+        .map_err(|e| Error::io(away.display(), e))
+        .and_then(|()| match check {
+            None => Ok(()),
+            Some(check) => check_file(file, check).map_err(|e| match e {
+                Checked::Io(err) => Error::io(away.display(), err),
+                Checked::Failed(e) => e,
+            }),
+        });
+    if let Err(e) = result {
+        // Put the linker's output back, byte for byte, or leave nothing at `path`.
+        if saved.restore(file, expected).is_ok() && rename_noreplace(&away, path).is_ok() {
+            return Err(e);
+        }
+        let _ = fs::remove_file(&away);
+        return Err(e.context("the output could not be restored and was removed"));
+    }
+    match rename_noreplace(&away, path) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            // Somebody wrote a new output meanwhile (EEXIST): theirs stays, ours goes.
+            let _ = fs::remove_file(&away);
+            if e.raw_os_error() == Some(libc::EEXIST) {
+                Err(changed(path))
+            } else {
+                Err(Error::io(path.display(), e))
+            }
+        }
+    }
+}
+
+/// `rename(from, to)` that fails with EEXIST instead of replacing `to` (plain `rename` on
+/// filesystems without RENAME_NOREPLACE, after checking that `to` is absent).
+fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+    use std::ffi::CString;
+    let c = |p: &Path| {
+        CString::new(p.as_os_str().as_bytes())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in path"))
+    };
+    let (f, t) = (c(from)?, c(to)?);
+    // SAFETY: both strings are NUL-terminated and live across the call.
+    let r = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            f.as_ptr(),
+            libc::AT_FDCWD,
+            t.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if r == 0 {
+        return Ok(());
+    }
+    let err = io::Error::last_os_error();
+    match err.raw_os_error() {
+        Some(libc::EINVAL | libc::ENOSYS) => {
+            if fs::symlink_metadata(to).is_ok() {
+                return Err(io::Error::from_raw_os_error(libc::EEXIST));
+            }
+            fs::rename(from, to)
+        }
+        _ => Err(err),
+    }
+}
+
+/// The original bytes that [`write_edits`] overwrites: each same-size edit's range before the
+/// first size-changing edit (only when they are to be restored) and, for a size-changing plan,
+/// the whole tail from that edit on, which the relayout reads from.
+struct Saved {
+    ranges: Vec<(u64, Vec<u8>)>,
+    tail: Option<(u64, Vec<u8>)>,
+    len: u64,
+}
+
+impl Saved {
+    fn read(file: &File, len: u64, edits: &[Edit], ranges: bool) -> io::Result<Saved> {
+        let first = edits.iter().find(|e| !e.is_same_size()).map(|e| e.offset);
+        let mut saved = Saved { ranges: Vec::new(), tail: None, len };
+        if ranges {
+            for e in edits.iter().take_while(|e| first.is_none_or(|f| e.offset < f)) {
+                let mut buf = vec![0u8; e.len as usize];
+                file.read_exact_at(&mut buf, e.offset)?;
+                saved.ranges.push((e.offset, buf));
+            }
+        }
+        if let Some(first) = first {
+            let mut buf = vec![0u8; len.saturating_sub(first) as usize];
+            file.read_exact_at(&mut buf, first)?;
+            saved.tail = Some((first, buf));
+        }
+        Ok(saved)
+    }
+
+    /// Writes the saved bytes back and gives the file its original length and mtime.
+    fn restore(&self, file: &File, expected: &Identity) -> io::Result<()> {
+        for (at, bytes) in &self.ranges {
+            file.write_all_at(bytes, *at)?;
+        }
+        if let Some((at, bytes)) = &self.tail {
+            file.write_all_at(bytes, *at)?;
+        }
+        file.set_len(self.len)?;
+        let mtime = u64::try_from(expected.mtime_ns)
+            .map(|ns| SystemTime::UNIX_EPOCH + Duration::from_nanos(ns))
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        file.set_modified(mtime)
+    }
+}
+
+/// Writes `edits` into `file`, which holds the `original_len` bytes they were planned
+/// against: positioned writes of same-size edits; from the first size-changing edit on, the
+/// tail is laid out anew from its saved original bytes, and the file cut to its new length.
+fn write_edits(file: &File, original_len: u64, edits: &[Edit], saved: &Saved) -> io::Result<()> {
+    let Some((first, tail)) = &saved.tail else {
+        for e in edits {
+            file.write_all_at(&e.bytes, e.offset)?;
+        }
+        return Ok(());
+    };
+    let mut at = 0u64;
+    for piece in edit::pieces(original_len, edits) {
+        match piece {
+            Piece::Original { offset, len } => {
+                if offset >= *first {
+                    let from = (offset - first) as usize;
+                    let bytes = tail.get(from..from + len as usize).ok_or_else(|| {
+                        io::Error::new(io::ErrorKind::InvalidInput, "edit outside the file")
+                    })?;
+                    file.write_all_at(bytes, at)?;
+                }
+                at += len;
+            }
+            Piece::New(bytes) => {
+                file.write_all_at(bytes, at)?;
+                at += bytes.len() as u64;
+            }
+        }
+    }
+    file.set_len(edit::new_len(original_len, edits))
+}
+
+enum Checked {
+    Io(io::Error),
+    Failed(Error),
+}
+
+/// Runs `check` on the bytes of `file` as they are now (a read-only shared mapping: the
+/// pages just written are in the page cache).
+fn check_file(file: &File, check: Check<'_>) -> std::result::Result<(), Checked> {
+    // The file is this process's own temporary file or its renamed-away output, which nobody
+    // else writes.
+    let bytes = map_read_only(file).map_err(Checked::Io)?;
+    check(&bytes).map_err(Checked::Failed)
+}
+
+/// `FICLONE`: `_IOW(0x94, 9, int)`, shares the extents of a whole file (btrfs, XFS, bcachefs).
+const FICLONE: libc::c_ulong = 0x4004_9409;
+
+/// Makes `to` a clone of `from` where the filesystem can; an error otherwise (ext4, tmpfs:
+/// EOPNOTSUPP, EXDEV, EINVAL or ENOTTY), and the caller copies instead.
+fn clone(from: &File, to: &File) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: both descriptors are open for the duration of the call; FICLONE takes the
+    // source descriptor as its argument.
+    let r = unsafe { libc::ioctl(to.as_raw_fd(), FICLONE, from.as_raw_fd()) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
 }
 
@@ -204,7 +505,9 @@ pub fn install(path: &Path, expected: &Identity, source: &Path) -> Result<()> {
     let from = File::open(source).map_err(|e| Error::io(source.display(), e))?;
     let len = from.metadata().map_err(|e| Error::io(source.display(), e))?.len();
     let tmp = temp_beside(path)?;
-    copy_all(&from, tmp.as_file(), len).map_err(|e| Error::io(tmp.path().display(), e))?;
+    if clone(&from, tmp.as_file()).is_err() {
+        copy_all(&from, tmp.as_file(), len).map_err(|e| Error::io(tmp.path().display(), e))?;
+    }
     finish(tmp, path, expected)
 }
 
@@ -330,54 +633,6 @@ fn copy_all(from: &File, to: &File, len: u64) -> io::Result<()> {
     Ok(())
 }
 
-/// Copies `len` bytes at `from_off` of `from` to `to_off` of `to`: `copy_file_range` when the
-/// kernel can, plain reads and writes otherwise.
-fn copy_range(from: &File, from_off: u64, to: &File, to_off: u64, len: u64) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let mut done: u64 = 0;
-    while done < len {
-        let mut off_in = (from_off + done) as libc::off64_t;
-        let mut off_out = (to_off + done) as libc::off64_t;
-        let want = (len - done).min(1 << 30) as usize;
-        // SAFETY: both descriptors are open for the duration of the call and the offsets are
-        // plain integers owned by this frame.
-        let n = unsafe {
-            libc::copy_file_range(
-                from.as_raw_fd(),
-                &mut off_in,
-                to.as_raw_fd(),
-                &mut off_out,
-                want,
-                0,
-            )
-        };
-        if n > 0 {
-            done += n as u64;
-            continue;
-        }
-        if n == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "source shrank"));
-        }
-        let err = io::Error::last_os_error();
-        match err.raw_os_error() {
-            Some(libc::EXDEV | libc::ENOSYS | libc::EOPNOTSUPP | libc::EINVAL) => break,
-            Some(libc::EINTR) => continue,
-            _ => return Err(err),
-        }
-    }
-    let mut buf = vec![0u8; 1 << 20];
-    while done < len {
-        let chunk = (len - done).min(1 << 20) as usize;
-        let n = from.read_at(&mut buf[..chunk], from_off + done)?;
-        if n == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "source shrank"));
-        }
-        to.write_all_at(&buf[..n], to_off + done)?;
-        done += n as u64;
-    }
-    Ok(())
-}
-
 fn copy_by_reads(from: &File, to: &File, len: u64) -> io::Result<()> {
     let mut buf = vec![0u8; 1 << 20];
     let mut off = 0u64;
@@ -493,6 +748,94 @@ mod tests {
         let new = Identity::of(&out).unwrap().unwrap();
         assert_eq!(new.mode & 0o7777, 0o755);
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file left");
+    }
+
+    /// The shim's path: the fresh output is edited in place (same inode, no temporary file
+    /// left), same size or relaid; a failing check of a relaid plan puts the original back.
+    #[test]
+    fn commit_fresh_edits_in_place_and_restores_on_a_failed_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("prog");
+        let original: Vec<u8> = (0..=255u8).cycle().take(3 * 4096 + 17).collect();
+        fs::write(&out, &original).unwrap();
+        fs::set_permissions(&out, fs::Permissions::from_mode(0o751)).unwrap();
+
+        let id = Identity::of(&out).unwrap().unwrap();
+        let (file, data) = open(&out, &id).unwrap();
+        let same = [Edit::overwrite(2, b"ab".to_vec()), Edit::overwrite(9000, b"cd".to_vec())];
+        commit_fresh(&out, &id, &file, data.len() as u64, &same, None).unwrap();
+        let mut want = original.clone();
+        want[2..4].copy_from_slice(b"ab");
+        want[9000..9002].copy_from_slice(b"cd");
+        assert_eq!(fs::read(&out).unwrap(), want);
+        let new = Identity::of(&out).unwrap().unwrap();
+        assert_eq!((new.ino, new.mode & 0o7777), (id.ino, 0o751), "the same file, edited");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file left");
+
+        let before = fs::read(&out).unwrap();
+        let refuse = |_: &[u8]| -> Result<()> { Err(Error::internal("check refuses")) };
+        let id = Identity::of(&out).unwrap().unwrap();
+        let (file, _) = open_read_only(&out, &id).unwrap();
+        let err =
+            commit_fresh(&out, &id, &file, before.len() as u64, &same, Some(&refuse)).unwrap_err();
+        assert!(err.message().contains("check refuses"), "{err}");
+        assert_eq!(fs::read(&out).unwrap(), before, "same size: the original is back");
+
+        let id = Identity::of(&out).unwrap().unwrap();
+        let (file, data) = open(&out, &id).unwrap();
+        let mut relaid = vec![
+            Edit::overwrite(8, b"HDR".to_vec()),
+            Edit::cut(4000, 5000),
+            Edit { offset: 12_000, len: 4, bytes: b"grown by six".to_vec() },
+        ];
+        crate::edit::normalize(&mut relaid, data.len() as u64).unwrap();
+        let want = crate::edit::apply(&before, &relaid).unwrap();
+        drop(data);
+        let err = commit_fresh(&out, &id, &file, before.len() as u64, &relaid, Some(&refuse))
+            .unwrap_err();
+        assert!(err.message().contains("check refuses"), "{err}");
+        assert_eq!(fs::read(&out).unwrap(), before, "the original is back, byte for byte");
+        let back = Identity::of(&out).unwrap().unwrap();
+        assert!(back.same_version(&id), "{back:?} vs {id:?}");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file left");
+
+        let id = Identity::of(&out).unwrap().unwrap();
+        let seen = std::cell::Cell::new(0usize);
+        let check = |bytes: &[u8]| -> Result<()> {
+            assert_eq!(bytes, want.as_slice(), "the check reads the finished file");
+            seen.set(seen.get() + 1);
+            Ok(())
+        };
+        commit_fresh(&out, &id, &file, before.len() as u64, &relaid, Some(&check)).unwrap();
+        assert_eq!(seen.get(), 1);
+        assert_eq!(fs::read(&out).unwrap(), want);
+        assert_eq!(Identity::of(&out).unwrap().unwrap().ino, id.ino);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file left");
+    }
+
+    /// A hard-linked output is not edited in place (its other name would change too): the
+    /// copy path replaces the name; a replaced output is refused.
+    #[test]
+    fn commit_fresh_copies_a_hard_linked_output_and_refuses_a_changed_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("prog");
+        let other = dir.path().join("other");
+        fs::write(&out, b"0123456789").unwrap();
+        fs::hard_link(&out, &other).unwrap();
+        let id = Identity::of(&out).unwrap().unwrap();
+        let (file, _) = open(&out, &id).unwrap();
+        let edits = [Edit::overwrite(2, b"ab".to_vec())];
+        commit_fresh(&out, &id, &file, 10, &edits, None).unwrap();
+        assert_eq!(fs::read(&out).unwrap(), b"01ab456789");
+        assert_eq!(fs::read(&other).unwrap(), b"0123456789", "the other name is untouched");
+
+        let id = Identity::of(&out).unwrap().unwrap();
+        let (file, _) = open(&out, &id).unwrap();
+        fs::write(&out, b"other contents").unwrap();
+        let err = commit_fresh(&out, &id, &file, 10, &edits, None).unwrap_err();
+        assert!(err.message().contains("changed"), "{err}");
+        assert_eq!(fs::read(&out).unwrap(), b"other contents");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2, "no temporary file left");
     }
 
     #[test]

@@ -29,15 +29,55 @@ pub struct Report {
     pub elapsed: Duration,
 }
 
-/// Rewrites `path` in place, atomically. `expected` is the identity the caller saw right after
-/// the link (the shim): if the file is not that version any more, nothing is touched.
+/// Rewrites the existing file `path` atomically: a copy (or clone) beside it is edited and
+/// renamed over it, so a process running the old file keeps it (`llgo-ld rewrite`, the relink).
+/// `expected` is the identity the caller saw; if the file is not that version any more,
+/// nothing is touched.
 pub fn rewrite_path(path: &Path, expected: Option<Identity>) -> Report {
     let start = Instant::now();
-    let outcome = run(path, expected);
+    let outcome = run(path, expected, Commit::Copy);
     Report { outcome, elapsed: start.elapsed() }
 }
 
-fn run(path: &Path, expected: Option<Identity>) -> Outcome {
+/// Rewrites the linker's fresh output `path` (the version `after`, which nobody else has open)
+/// without copying it: edited in place under a temporary name, or in a clone
+/// ([`output::commit_fresh`]). The driver's post-link step.
+pub fn rewrite_fresh(path: &Path, after: Identity) -> Report {
+    let start = Instant::now();
+    let outcome = run(path, Some(after), Commit::Fresh);
+    Report { outcome, elapsed: start.elapsed() }
+}
+
+/// The shim's post-link step on the linker's fresh output (see [`rewrite_fresh`]): the file is
+/// mapped read-only and planned; the edits are written into the file itself (in place or in a
+/// clone) and the self-check reads the finished file before it takes the output's name. No
+/// page of the mapping is copied and nothing but the edits is written.
+fn fresh(path: &Path, identity: &Identity) -> Outcome {
+    let (file, image) = match output::open_read_only(path, identity) {
+        Ok(x) => x,
+        Err(e) => return Outcome::Failed(e),
+    };
+    let (edits, summaries) = match plan::plan(&image) {
+        Ok(Plan::Skip(why)) => return Outcome::Skipped(why),
+        Ok(Plan::Rewrite { edits, summaries }) => (edits, summaries),
+        Err(e) => return Outcome::Failed(e),
+    };
+    let original_len = image.len() as u64;
+    drop(image);
+    match output::commit_fresh(path, identity, &file, original_len, &edits, Some(&self_check)) {
+        Ok(()) => Outcome::Rewritten(summaries),
+        Err(e) => Outcome::Failed(e),
+    }
+}
+
+/// How the output is replaced; see [`rewrite_path`] and [`rewrite_fresh`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Commit {
+    Copy,
+    Fresh,
+}
+
+fn run(path: &Path, expected: Option<Identity>, how: Commit) -> Outcome {
     let identity = match expected {
         Some(id) => id,
         None => match Identity::of(path) {
@@ -52,6 +92,10 @@ fn run(path: &Path, expected: Option<Identity>) -> Outcome {
     if let Err(why) = output::probe(path, &identity) {
         return Outcome::Skipped(why.into());
     }
+    if how == Commit::Fresh {
+        return fresh(path, &identity);
+    }
+    // `rewrite` of an existing file: a copy-on-write mapping, a copy (or clone) beside it.
     let (file, mut image) = match output::open(path, &identity) {
         Ok(x) => x,
         Err(e) => return Outcome::Failed(e),
@@ -61,46 +105,42 @@ fn run(path: &Path, expected: Option<Identity>) -> Outcome {
         Ok(Plan::Rewrite { edits, summaries }) => (edits, summaries),
         Err(e) => return Outcome::Failed(e),
     };
-    // The self-check runs on the patched private copy, with the very `verify` of the subcommand.
-    // Patching it copies the edited pages of the mapping, which is best done before a second
-    // thread runs: each copied page would cost a TLB shootdown of that thread's CPU.
     let original_len = image.len() as u64;
-    // Same-size plans patch the private mapping in place (only the edited pages are copied);
-    // a plan that changes the size builds the relaid image anew.
-    let relaid = if edits.iter().all(Edit::is_same_size) {
+    // Same-size plans patch the private mapping (only the edited pages are copied) and are
+    // self-checked there before anything is written. A plan that changes the size is laid out
+    // in the file and self-checked from it before it takes the output's name.
+    let same_size = edits.iter().all(Edit::is_same_size);
+    if same_size {
         if let Err(e) = edit::apply_in_place(&mut image, &edits) {
             return Outcome::Failed(e);
         }
-        None
-    } else {
-        match edit::apply(&image, &edits) {
-            Ok(out) => Some(out),
-            Err(e) => return Outcome::Failed(e),
-        }
-    };
-    let checked_bytes: &[u8] = relaid.as_deref().unwrap_or(&image);
-    // From here on the file will almost certainly be rewritten, so the kernel copies the
-    // original into the temporary file on a second thread while this one self-checks. A failed
-    // check drops the staged copy, which removes the temporary file.
-    let (checked, staged) = std::thread::scope(|s| {
-        let copy = std::thread::Builder::new()
-            .spawn_scoped(s, || output::stage(path, &file, original_len));
-        let checked = self_check(checked_bytes);
-        let staged = match copy {
-            Ok(thread) => thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-            // No second thread to be had: copy now.
-            Err(_) => output::stage(path, &file, original_len),
-        };
-        (checked, staged)
-    });
-    if let Err(e) = checked {
-        return Outcome::Failed(e);
     }
-    let staged = match staged {
-        Ok(staged) => staged,
-        Err(e) => return Outcome::Failed(e),
+    let check_file: Option<output::Check<'_>> = if same_size { None } else { Some(&self_check) };
+    let committed = if same_size {
+        // The kernel copies the original into the temporary file on a second thread while
+        // this one self-checks (the edits were applied to the mapping before it starts:
+        // each copied page would cost a TLB shootdown of that thread's CPU). A failed
+        // check drops the staged copy, which removes the temporary file.
+        let (checked, staged) = std::thread::scope(|s| {
+            let copy = std::thread::Builder::new()
+                .spawn_scoped(s, || output::stage(path, &file, original_len));
+            let checked = self_check(&image);
+            let staged = match copy {
+                Ok(thread) => {
+                    thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                }
+                // No second thread to be had: copy now.
+                Err(_) => output::stage(path, &file, original_len),
+            };
+            (checked, staged)
+        });
+        checked.and(staged).and_then(|staged| staged.commit(&identity, original_len, &edits, None))
+    } else {
+        drop(image);
+        output::stage(path, &file, original_len)
+            .and_then(|staged| staged.commit(&identity, original_len, &edits, check_file))
     };
-    match staged.commit(&identity, original_len, &edits) {
+    match committed {
         Ok(()) => Outcome::Rewritten(summaries),
         Err(e) => Outcome::Failed(e),
     }

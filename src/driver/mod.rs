@@ -371,7 +371,7 @@ fn post_link(ctx: &PostLink<'_>, line: &mut LinkLine) -> Exit {
         line.outcome = "skipped: not a regular file".into();
         return Exit::Code(0);
     }
-    let report = postlink::rewrite_path(ctx.output, Some(after));
+    let report = postlink::rewrite_fresh(ctx.output, after);
     line.elapsed = report.elapsed;
     let error = match report.outcome {
         Outcome::Rewritten(summaries) => {
@@ -387,7 +387,9 @@ fn post_link(ctx: &PostLink<'_>, line: &mut LinkLine) -> Exit {
     };
     // Another process (a concurrent link to the same output) replaced the file meanwhile: its
     // own llgo-ld handles that version. Not a failure of this one.
-    if Identity::of(ctx.output).ok().flatten() != Some(after) {
+    // (The in-place commit renames the output away and back when it fails, which changes only
+    // its ctime: `same_version` ignores that.)
+    if !Identity::of(ctx.output).ok().flatten().is_some_and(|now| now.same_version(&after)) {
         line.outcome = "skipped: output replaced by another process meanwhile".into();
         return Exit::Code(0);
     }
@@ -404,7 +406,7 @@ fn post_link(ctx: &PostLink<'_>, line: &mut LinkLine) -> Exit {
     }
     eprintln!("llgo-ld: error: {}: {error}", ctx.output.display());
     // Remove the output as a failing linker does, unless somebody replaced it meanwhile.
-    if Identity::of(ctx.output).ok().flatten() == Some(after) {
+    if Identity::of(ctx.output).ok().flatten().is_some_and(|now| now.same_version(&after)) {
         let _ = crate::output::remove(ctx.output);
     }
     Exit::Code(1)

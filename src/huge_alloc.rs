@@ -1,0 +1,118 @@
+//! The process's allocator: the system's, except that blocks of 1 MiB and more (the working
+//! vectors of a rewrite: records, symbols, the owner and symbol indexes, the table) come from
+//! mappings of their own aligned to 2 MiB and marked for transparent huge pages. A 110k-row
+//! rewrite touches about 25 MB of such vectors once each; in 4 KiB pages that was 6,000 page
+//! faults and a third of its time (docs/design.md, "Performance"). glibc can do the same
+//! (`GLIBC_TUNABLES=glibc.malloc.hugetlb=1`) only when told before the process starts.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+
+pub struct HugeAlloc;
+
+const BIG: usize = 1 << 20;
+const HUGE_PAGE: usize = 2 << 20;
+
+/// The length of the mapping behind a big block of `size` bytes.
+fn mapped_len(size: usize) -> usize {
+    size.div_ceil(HUGE_PAGE).saturating_mul(HUGE_PAGE)
+}
+
+fn is_big(layout: &Layout) -> bool {
+    layout.size() >= BIG && layout.align() <= HUGE_PAGE
+}
+
+/// A fresh mapping of `mapped_len(size)` bytes at a 2 MiB boundary, or null.
+///
+/// # Safety
+/// Plain system calls on memory this function maps itself.
+unsafe fn map_big(size: usize) -> *mut u8 {
+    let len = mapped_len(size);
+    let Some(reserve) = len.checked_add(HUGE_PAGE) else { return std::ptr::null_mut() };
+    // SAFETY: an anonymous private mapping; no existing memory is touched.
+    let raw = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            reserve,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if raw == libc::MAP_FAILED {
+        return std::ptr::null_mut();
+    }
+    let start = raw as usize;
+    let aligned = start.next_multiple_of(HUGE_PAGE);
+    let head = aligned - start;
+    let tail = reserve - head - len;
+    // SAFETY: both ranges lie inside the mapping just made and outside the block returned.
+    unsafe {
+        if head > 0 {
+            libc::munmap(raw, head);
+        }
+        if tail > 0 {
+            libc::munmap((aligned + len) as *mut libc::c_void, tail);
+        }
+        // A hint: without transparent huge pages the block is ordinary memory.
+        libc::madvise(aligned as *mut libc::c_void, len, libc::MADV_HUGEPAGE);
+    }
+    aligned as *mut u8
+}
+
+// SAFETY: big blocks are whole mappings of their own, found again by their layout's size (the
+// same size class on allocation and deallocation); everything else is the system allocator's.
+unsafe impl GlobalAlloc for HugeAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if is_big(&layout) {
+            // SAFETY: see map_big.
+            unsafe { map_big(layout.size()) }
+        } else {
+            // SAFETY: forwarded with the caller's guarantees.
+            unsafe { System.alloc(layout) }
+        }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        if is_big(&layout) {
+            // SAFETY: see map_big; fresh anonymous mappings are zero.
+            unsafe { map_big(layout.size()) }
+        } else {
+            // SAFETY: forwarded with the caller's guarantees.
+            unsafe { System.alloc_zeroed(layout) }
+        }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if is_big(&layout) {
+            // SAFETY: `ptr` is a block of map_big for this size class.
+            unsafe { libc::munmap(ptr.cast(), mapped_len(layout.size())) };
+        } else {
+            // SAFETY: forwarded with the caller's guarantees.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: the caller guarantees a valid layout for `new_size` with this alignment.
+        let new = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
+        match (is_big(&layout), is_big(&new)) {
+            // SAFETY: forwarded with the caller's guarantees.
+            (false, false) => unsafe { System.realloc(ptr, layout, new_size) },
+            // Still inside the same mapping: nothing to do.
+            (true, true) if mapped_len(new_size) == mapped_len(layout.size()) => ptr,
+            _ => {
+                // SAFETY: a new block of the new size; the old one is valid for its size and
+                // released after the copy.
+                unsafe {
+                    let to = self.alloc(new);
+                    if !to.is_null() {
+                        std::ptr::copy_nonoverlapping(ptr, to, layout.size().min(new_size));
+                        self.dealloc(ptr, layout);
+                    }
+                    to
+                }
+            }
+        }
+    }
+}
