@@ -4,8 +4,8 @@
 #![deny(clippy::indexing_slicing)]
 
 pub mod elf;
-pub mod elf_view;
 pub mod elf_dynamic;
+pub mod elf_view;
 pub mod fat;
 pub mod macho;
 pub mod macho_fixups;
