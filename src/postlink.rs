@@ -57,16 +57,24 @@ fn fresh(path: &Path, identity: &Identity) -> Outcome {
         Ok(x) => x,
         Err(e) => return Outcome::Failed(e),
     };
-    let (edits, summaries) = match plan::plan(&image) {
-        Ok(Plan::Skip(why)) => return Outcome::Skipped(why),
-        Ok(Plan::Rewrite { edits, summaries }) => (edits, summaries),
-        Err(e) => return Outcome::Failed(e),
+    let (edits, summaries) = match planned(&image) {
+        Ok(planned) => planned,
+        Err(end) => return end,
     };
     let original_len = image.len() as u64;
     drop(image);
     match output::commit_fresh(path, identity, &file, original_len, &edits, Some(&self_check)) {
         Ok(()) => Outcome::Rewritten(summaries),
         Err(e) => Outcome::Failed(e),
+    }
+}
+
+/// The plan for `image`, or the outcome that ends the run there (a skip or a failure).
+fn planned(image: &[u8]) -> Result<(Vec<Edit>, Vec<Summary>), Outcome> {
+    match plan::plan(image) {
+        Ok(Plan::Skip(why)) => Err(Outcome::Skipped(why)),
+        Ok(Plan::Rewrite { edits, summaries }) => Ok((edits, summaries)),
+        Err(e) => Err(Outcome::Failed(e)),
     }
 }
 
@@ -100,10 +108,9 @@ fn run(path: &Path, expected: Option<Identity>, how: Commit) -> Outcome {
         Ok(x) => x,
         Err(e) => return Outcome::Failed(e),
     };
-    let (edits, summaries) = match plan::plan(&image) {
-        Ok(Plan::Skip(why)) => return Outcome::Skipped(why),
-        Ok(Plan::Rewrite { edits, summaries }) => (edits, summaries),
-        Err(e) => return Outcome::Failed(e),
+    let (edits, summaries) = match planned(&image) {
+        Ok(planned) => planned,
+        Err(end) => return end,
     };
     let original_len = image.len() as u64;
     // Same-size plans patch the private mapping (only the edited pages are copied) and are

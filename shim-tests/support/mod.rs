@@ -289,6 +289,23 @@ pub fn build_fixture_with(
     extra: &[&str],
 ) -> Built {
     let manifest = generate(spec, dir);
+    let mut extra: Vec<String> = extra.iter().map(|a| a.to_string()).collect();
+    if gc_sections {
+        extra.insert(0, "-Wl,--gc-sections".into());
+    }
+    let exe = link_generated(dir, toolchain, opt, &extra, "fixture link");
+    Built { exe, arch: toolchain.arch(), manifest }
+}
+
+/// Links the generated sources of `dir/src` and rtcheck.c with `toolchain` into `dir/prog`, the
+/// fixture flags first and `extra` after them.
+fn link_generated(
+    dir: &Path,
+    toolchain: Toolchain,
+    opt: Opt,
+    extra: &[String],
+    what: &str,
+) -> PathBuf {
     let exe = dir.join("prog");
     let mut sources: Vec<PathBuf> = std::fs::read_dir(dir.join("src"))
         .expect("reading generated sources")
@@ -307,13 +324,10 @@ pub fn build_fixture_with(
         })
         .args(&sources)
         .arg("-o")
-        .arg(&exe);
-    if gc_sections {
-        cmd.arg("-Wl,--gc-sections");
-    }
-    cmd.args(extra);
-    checked(&mut cmd, "fixture link");
-    Built { exe, arch: toolchain.arch(), manifest }
+        .arg(&exe)
+        .args(extra);
+    checked(&mut cmd, what);
+    exe
 }
 
 /// Runs a fixture program (natively, or under qemu-aarch64 with the cross libc).
@@ -697,30 +711,10 @@ pub fn build_gen2_fixture(
         Toolchain::GccBfd | Toolchain::Aarch64GccBfd => false,
         other => panic!("{other:?} rejects LLGo's linker script (LLGO-TODAY.md 1)"),
     };
-    let exe = dir.join("prog");
-    let mut sources: Vec<PathBuf> = std::fs::read_dir(dir.join("src"))
-        .expect("reading generated sources")
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.extension() == Some(OsStr::new("c")))
-        .collect();
-    sources.sort();
-    sources.push(fixtures_dir().join("rtcheck.c"));
-    let mut cmd = toolchain.driver();
-    cmd.args(["-fno-pie", "-no-pie", "-ffunction-sections", "-fdata-sections", "-Wall"])
-        .arg("-I")
-        .arg(fixtures_dir())
-        .args(match opt {
-            Opt::O1 => &["-O1"][..],
-            Opt::Lto => &["-flto", "-O2"][..],
-        })
-        .args(&sources)
-        .arg("-o")
-        .arg(&exe)
-        .arg("-Wl,--gc-sections")
-        .arg(format!("-Wl,-T,{}", script.display()));
+    let mut extra = vec!["-Wl,--gc-sections".to_string(), format!("-Wl,-T,{}", script.display())];
     if lld {
-        cmd.arg("-Wl,--icf=none");
+        extra.push("-Wl,--icf=none".into());
     }
-    checked(&mut cmd, "generation-2 fixture link");
+    let exe = link_generated(dir, toolchain, opt, &extra, "generation-2 fixture link");
     Built { exe, arch: toolchain.arch(), manifest }
 }
