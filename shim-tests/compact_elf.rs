@@ -175,7 +175,8 @@ fn corpus_sample(name: &str) {
 
 /// Runs a corpus program: it must print `PASS` last and report that it adopted the table.
 fn run_corpus_program(name: &str, exe: &Path) {
-    let run = Command::new(exe).env("LLGO_FUNCINFO_DEBUG", "1").output().expect("run the program");
+    let run = output_retrying(Command::new(exe).env("LLGO_FUNCINFO_DEBUG", "1"))
+        .expect("run the program");
     let stdout = String::from_utf8_lossy(&run.stdout);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "{name} failed:\n{}", show(&run));

@@ -69,9 +69,10 @@ fn copy_of(generation: &str, name: &str, dir: &Path) -> PathBuf {
 /// Runs a corpus program with `LLGO_FUNCINFO_DEBUG=1` and requires its own check to pass
 /// (`PASS` as the last stdout line) with the runtime having adopted the prebuilt table.
 fn run_passes_with_prebuilt_table(exe: &Path) {
-    let out = Command::new(exe).env("LLGO_FUNCINFO_DEBUG", "1").output().unwrap_or_else(|e| {
-        panic!("running {}: {e} (run-time libraries: scripts/setup.sh)", exe.display())
-    });
+    let out =
+        output_retrying(Command::new(exe).env("LLGO_FUNCINFO_DEBUG", "1")).unwrap_or_else(|e| {
+            panic!("running {}: {e} (run-time libraries: scripts/setup.sh)", exe.display())
+        });
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{} exited badly\n{}", exe.display(), show(&out));

@@ -114,7 +114,7 @@ const BOUND: Duration = Duration::from_secs(300);
 /// Runs to completion (bounded), capturing stdout and stderr.
 fn run(c: &mut Command) -> Out {
     c.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
-    let mut child = c.spawn().unwrap_or_else(|e| panic!("spawn {c:?}: {e}"));
+    let mut child = support::spawn_retrying(c).unwrap_or_else(|e| panic!("spawn {c:?}: {e}"));
     let mut out = child.stdout.take().unwrap();
     let mut err = child.stderr.take().unwrap();
     let t_out = std::thread::spawn(move || {

@@ -106,7 +106,7 @@ fn compare_relocations(what: &str, raw: &Path, done: &Path) -> (usize, usize, us
 }
 
 fn run_debug(cmd: &mut Command) -> Output {
-    cmd.env("LLGO_FUNCINFO_DEBUG", "1").output().expect("running the host")
+    output_retrying(cmd.env("LLGO_FUNCINFO_DEBUG", "1")).expect("running the host")
 }
 
 /// PASS as the last line and `entries= prebuilt` from the runtime.

@@ -330,6 +330,31 @@ fn link_generated(
     exe
 }
 
+/// Starts `cmd`, retrying while the kernel says the program's file is busy (ETXTBSY). A test
+/// thread that has just written an executable can lose that race to another thread's fork: the
+/// forked child holds the writer's descriptor until it execs (the classic multithreaded
+/// fork/exec race), so a brief retry is the cure, not a skip.
+pub fn spawn_retrying(cmd: &mut Command) -> std::io::Result<std::process::Child> {
+    let mut tries = 0;
+    loop {
+        match cmd.spawn() {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 100 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            result => return result,
+        }
+    }
+}
+
+/// [`spawn_retrying`] with the output collected, as `Command::output` does.
+pub fn output_retrying(cmd: &mut Command) -> std::io::Result<Output> {
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    spawn_retrying(cmd)?.wait_with_output()
+}
+
 /// Runs a fixture program (natively, or under qemu-aarch64 with the cross libc).
 pub fn run_program(exe: &Path, arch: Arch) -> Output {
     let mut cmd = match arch {
@@ -340,7 +365,7 @@ pub fn run_program(exe: &Path, arch: Arch) -> Output {
             c
         }
     };
-    cmd.output().unwrap_or_else(|e| panic!("running {}: {e}", exe.display()))
+    output_retrying(&mut cmd).unwrap_or_else(|e| panic!("running {}: {e}", exe.display()))
 }
 
 /// Runs the llgo-ld binary built by this cargo invocation.
