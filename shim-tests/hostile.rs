@@ -296,3 +296,38 @@ fn index_inside_the_written_sections_is_refused() {
     put(&mut d, symtab.sh_offset as usize + k * 24 + 8, inside);
     refused(&dir, "count-inside-entry", &d, &["symbol index count", "inside the entry section"]);
 }
+
+/// Fuzzing finding (produce target, on a real LLGo program): a function symbol renamed to
+/// `__start_llgo_funcinfo_entry` gave the symbol table two definitions of the boundary symbol,
+/// and the rewrite trusted the size-0 one while an independent reader took the other. Two
+/// definitions that disagree are refused, naming both symbols.
+#[test]
+fn two_definitions_of_a_boundary_symbol_are_refused() {
+    let (dir, orig) = fixture("hostile_two_boundaries");
+    let e = Elf::parse(&orig).unwrap();
+    let symtab = e
+        .section_headers
+        .iter()
+        .find(|s| s.sh_type == goblin::elf::section_header::SHT_SYMTAB)
+        .unwrap();
+    let start = e
+        .syms
+        .iter()
+        .find(|s| e.strtab.get_at(s.st_name) == Some("__start_llgo_funcinfo_entry"))
+        .expect("the fixture's __start_ symbol");
+    // Any sized function symbol now carries the boundary symbol's name.
+    let k = e
+        .syms
+        .iter()
+        .position(|s| s.st_type() == goblin::elf::sym::STT_FUNC && s.st_size > 0)
+        .expect("a function symbol");
+    let mut d = orig.clone();
+    let name_field = symtab.sh_offset as usize + k * 24;
+    d[name_field..name_field + 4].copy_from_slice(&(start.st_name as u32).to_le_bytes());
+    refused(
+        &dir,
+        "two_starts",
+        &d,
+        &["two definitions of __start_llgo_funcinfo_entry", "disagree"],
+    );
+}

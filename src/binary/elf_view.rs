@@ -260,7 +260,7 @@ pub fn check<'data>(
         return Ok(()); // a damaged symbol table is reported where the symbols are read
     };
     let names: Vec<&[u8]> = bounded.iter().map(|u| u.name).collect();
-    let found = boundary_symbols(&symtab, &names);
+    let found = boundary_symbols(data, sections, &symtab, &names)?;
     for (u, (start, stop)) in bounded.into_iter().zip(found) {
         let name = String::from_utf8_lossy(u.name);
         let (addr, size) = (u.header.sh_addr(LE), u.header.sh_size(LE));
@@ -291,15 +291,28 @@ pub fn check<'data>(
 }
 
 /// `(__start_<name>, __stop_<name>)` for each of `names`, among the defined symbols of
-/// `symtab`, in one pass. Linker-defined boundary symbols have size 0; only those are named
-/// (100k+ sized function and object symbols are passed over without measuring their names).
+/// `symtab`, in one pass. A name is measured only when its first bytes in the string table
+/// read `__start_` or `__stop_`, so the 100k+ function and object symbols cost one short compare
+/// each. Two definitions of one boundary symbol that disagree are a lie of the symbol table
+/// (the runtime's references were resolved to one of them at link time): a failure naming both.
 fn boundary_symbols<'data>(
+    data: &'data [u8],
+    sections: &SectionTable<'data, Header, &'data [u8]>,
     symtab: &object::read::elf::SymbolTable<'data, Header, &'data [u8]>,
     names: &[&[u8]],
-) -> Vec<(Option<u64>, Option<u64>)> {
+) -> Result<Vec<(Option<u64>, Option<u64>)>> {
+    // The raw string table, for the prefix test; without it every name is measured.
+    let strings: Option<&[u8]> =
+        sections.section(symtab.string_section()).ok().and_then(|s| s.data(LE, data).ok());
+    let may_be_boundary = |offset: u32| -> bool {
+        let Some(strings) = strings else { return true };
+        let at = offset as usize;
+        let prefix = |p: &[u8]| strings.get(at..at.saturating_add(p.len())) == Some(p);
+        prefix(b"__start_") || prefix(b"__stop_")
+    };
     let mut out = vec![(None, None); names.len()];
-    for sym in symtab.iter() {
-        if sym.is_undefined(LE) || sym.st_size(LE) != 0 {
+    for (index, sym) in symtab.iter().enumerate() {
+        if sym.is_undefined(LE) || !may_be_boundary(sym.st_name(LE)) {
             continue;
         }
         let Ok(n) = symtab.symbol_name(LE, sym) else { continue };
@@ -309,13 +322,25 @@ fn boundary_symbols<'data>(
             _ => continue,
         };
         for (name, slot) in names.iter().zip(out.iter_mut()) {
-            if rest == *name {
-                let slot = if is_start { &mut slot.0 } else { &mut slot.1 };
-                slot.get_or_insert(sym.st_value(LE));
+            if rest != *name {
+                continue;
+            }
+            let slot = if is_start { &mut slot.0 } else { &mut slot.1 };
+            let value = sym.st_value(LE);
+            match *slot {
+                Some((first_index, first)) if first != value => {
+                    return Err(malformed!(
+                        "symbol table: two definitions of {} disagree (symbol [{first_index}] at {first:#x}, \
+                         symbol [{index}] at {value:#x}): the runtime reads only one of them",
+                        String::from_utf8_lossy(n)
+                    ));
+                }
+                Some(_) => {}
+                None => *slot = Some((index, value)),
             }
         }
     }
-    out
+    Ok(out.into_iter().map(|(start, stop)| (start.map(|(_, v)| v), stop.map(|(_, v)| v))).collect())
 }
 
 /// Where the runtime finds section `name` from the loader's view alone: `__start_<name>` up to
@@ -331,7 +356,9 @@ pub fn runtime_range(data: &[u8], name: &[u8]) -> Result<Option<SectionInfo>> {
     let symtab = sections
         .symbols(LE, data, elf::SHT_SYMTAB)
         .map_err(|e| malformed!("ELF symbol table: {e}"))?;
-    let Some(&(Some(start), Some(stop))) = boundary_symbols(&symtab, &[name]).first() else {
+    let Some(&(Some(start), Some(stop))) =
+        boundary_symbols(data, &sections, &symtab, &[name])?.first()
+    else {
         return Ok(None);
     };
     let label = String::from_utf8_lossy(name);
