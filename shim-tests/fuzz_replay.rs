@@ -8,53 +8,12 @@
 #[path = "indep/mod.rs"]
 mod indep;
 
-use std::ffi::OsString;
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+#[path = "fuzz_props.rs"]
+mod fuzz_props;
+
 use std::path::{Path, PathBuf};
 
-use llgo_ld::driver::args::{classify, looks_darwin, Flavour, Syntax};
-use llgo_ld::driver::response_file::{expand, tokenize_gnu};
-
-const ELF_MAGIC: &[u8] = &[0x7f, b'E', b'L', b'F', 2, 1];
-const MACHO_MAGIC: &[u8] = &[0xcf, 0xfa, 0xed, 0xfe];
-const FAT_MAGIC: &[u8] = &[0xca, 0xfe, 0xba, 0xbe];
-
-fn with_magic(data: &[u8], magic: &[u8]) -> Option<Vec<u8>> {
-    let mut v = data.get(magic.len()..).map(|_| data.to_vec())?;
-    v[..magic.len()].copy_from_slice(magic);
-    Some(v)
-}
-
-/// The `args` target's body (fuzz/fuzz_targets/args.rs).
-fn args_property(data: &[u8]) {
-    let args: Vec<OsString> =
-        data.split(|&b| b == 0).map(|a| OsString::from_vec(a.to_vec())).collect();
-    let files = args.clone();
-    let mut load = |p: &Path| -> std::io::Result<Vec<u8>> {
-        let name = p.as_os_str().as_bytes();
-        files
-            .iter()
-            .position(|a| a.as_bytes() == name)
-            .and_then(|i| files.get(i + 1))
-            .map(|a| a.as_bytes().to_vec())
-            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))
-    };
-    let expanded = expand(&args, &mut load);
-    let bytes: usize = expanded.iter().map(|a| a.len()).sum();
-    assert!(bytes <= (32 << 20) + data.len(), "expansion is bounded: {bytes} bytes");
-    let _ = tokenize_gnu(data);
-    let _ = looks_darwin(&expanded);
-    for syntax in [
-        Syntax::Driver,
-        Syntax::Linker(Flavour::Lld),
-        Syntax::Linker(Flavour::Bfd),
-        Syntax::Linker(Flavour::Gold),
-        Syntax::Linker(Flavour::Mold),
-        Syntax::Linker(Flavour::Ld64),
-    ] {
-        let _ = classify(syntax, &expanded);
-    }
-}
+use fuzz_props::{args_property, with_magic, ELF_MAGIC, FAT_MAGIC, MACHO_MAGIC};
 
 /// Checks one input of `target`; `Err` names the violation.
 fn replay(target: &str, data: &[u8]) -> Result<bool, String> {

@@ -70,6 +70,16 @@ fn symbol(data: &[u8], name: &str) -> u64 {
         .unwrap_or_else(|| panic!("no symbol {name}"))
 }
 
+/// File offset of the symbol table (`.symtab`) of `e`.
+fn symtab_offset(e: &Elf) -> usize {
+    let symtab = e
+        .section_headers
+        .iter()
+        .find(|s| s.sh_type == goblin::elf::section_header::SHT_SYMTAB)
+        .expect("the fixture has a symbol table");
+    symtab.sh_offset as usize
+}
+
 /// Runs `llgo-ld rewrite` on `data`: asserts exit 1, the file byte-identical, and a message
 /// containing every one of `needles`; then `verify` and `inspect` must not pass it either.
 fn refused(dir: &Path, tag: &str, data: &[u8], needles: &[&str]) {
@@ -162,18 +172,14 @@ fn boundary_symbols_must_bound_the_entry_section() {
     let (dir, orig) = fixture("hostile_boundary");
     let e = Elf::parse(&orig).unwrap();
     let (addr, _, size) = section(&orig, "llgo_funcinfo_entry");
-    let symtab = e
-        .section_headers
-        .iter()
-        .find(|s| s.sh_type == goblin::elf::section_header::SHT_SYMTAB)
-        .unwrap();
+    let symtab_at = symtab_offset(&e);
     for (name, value, needle) in [
         ("__stop_llgo_funcinfo_entry", addr + size - 16, "symbol __stop_llgo_funcinfo_entry"),
         ("__start_llgo_funcinfo_entry", addr + 16, "symbol __start_llgo_funcinfo_entry"),
     ] {
         let k = e.syms.iter().position(|s| e.strtab.get_at(s.st_name) == Some(name)).unwrap();
         let mut d = orig.clone();
-        put(&mut d, symtab.sh_offset as usize + k * 24 + 8, value);
+        put(&mut d, symtab_at + k * 24 + 8, value);
         refused(&dir, name, &d, &[needle, "section header llgo_funcinfo_entry", "disagree"]);
     }
 }
@@ -254,15 +260,11 @@ fn text_in_a_segment_that_is_not_executable_is_refused() {
 fn index_symbol_that_disagrees_with_the_meta_record_is_refused() {
     let (dir, orig) = fixture("hostile_index_symbol");
     let e = Elf::parse(&orig).unwrap();
-    let symtab = e
-        .section_headers
-        .iter()
-        .find(|s| s.sh_type == goblin::elf::section_header::SHT_SYMTAB)
-        .unwrap();
+    let symtab_at = symtab_offset(&e);
     for name in ["__llgo_funcinfo_symbol_index", "__llgo_funcinfo_symbol_index_count"] {
         let k = e.syms.iter().position(|s| e.strtab.get_at(s.st_name) == Some(name)).unwrap();
         let mut d = orig.clone();
-        let at = symtab.sh_offset as usize + k * 24 + 8;
+        let at = symtab_at + k * 24 + 8;
         let v = u64::from_le_bytes(d[at..at + 8].try_into().unwrap());
         put(&mut d, at, v + 0x10_0000);
         refused(&dir, name, &d, &["meta record row", &format!("symbol {name} "), "disagree"]);
@@ -283,17 +285,13 @@ fn index_inside_the_written_sections_is_refused() {
         .find(|&o| u64_at(&orig, o) == 0 && u64_at(&orig, o + 8) == 0x3154_454D_4F47_4C4C)
         .expect("meta record");
     let e = Elf::parse(&orig).unwrap();
-    let symtab = e
-        .section_headers
-        .iter()
-        .find(|s| s.sh_type == goblin::elf::section_header::SHT_SYMTAB)
-        .unwrap();
+    let symtab_at = symtab_offset(&e);
     let name = "__llgo_funcinfo_symbol_index_count";
     let k = e.syms.iter().position(|s| e.strtab.get_at(s.st_name) == Some(name)).unwrap();
     let mut d = orig.clone();
     let inside = addr + 8; // the id word of row 0: non-zero, so the count is plausible
     put(&mut d, meta + 32, inside);
-    put(&mut d, symtab.sh_offset as usize + k * 24 + 8, inside);
+    put(&mut d, symtab_at + k * 24 + 8, inside);
     refused(&dir, "count-inside-entry", &d, &["symbol index count", "inside the entry section"]);
 }
 
@@ -305,11 +303,7 @@ fn index_inside_the_written_sections_is_refused() {
 fn two_definitions_of_a_boundary_symbol_are_refused() {
     let (dir, orig) = fixture("hostile_two_boundaries");
     let e = Elf::parse(&orig).unwrap();
-    let symtab = e
-        .section_headers
-        .iter()
-        .find(|s| s.sh_type == goblin::elf::section_header::SHT_SYMTAB)
-        .unwrap();
+    let symtab_at = symtab_offset(&e);
     let start = e
         .syms
         .iter()
@@ -322,7 +316,7 @@ fn two_definitions_of_a_boundary_symbol_are_refused() {
         .position(|s| s.st_type() == goblin::elf::sym::STT_FUNC && s.st_size > 0)
         .expect("a function symbol");
     let mut d = orig.clone();
-    let name_field = symtab.sh_offset as usize + k * 24;
+    let name_field = symtab_at + k * 24;
     d[name_field..name_field + 4].copy_from_slice(&(start.st_name as u32).to_le_bytes());
     refused(
         &dir,

@@ -14,17 +14,5 @@ pub fn check(data: &[u8]) {
     }
 }
 
-/// `data` with its first bytes replaced by `magic` (the format a target is about), or `None`
-/// when it is too short.
-pub fn with_magic(data: &[u8], magic: &[u8]) -> Option<Vec<u8>> {
-    if data.len() < magic.len() {
-        return None;
-    }
-    let mut v = data.to_vec();
-    v[..magic.len()].copy_from_slice(magic);
-    Some(v)
-}
-
-pub const ELF_MAGIC: &[u8] = &[0x7f, b'E', b'L', b'F', 2, 1];
-pub const MACHO_MAGIC: &[u8] = &[0xcf, 0xfa, 0xed, 0xfe];
-pub const FAT_MAGIC: &[u8] = &[0xca, 0xfe, 0xba, 0xbe];
+#[path = "../../shim-tests/fuzz_props.rs"]
+pub mod props;

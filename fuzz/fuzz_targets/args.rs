@@ -4,39 +4,7 @@
 //! recursive response files are reachable without a file system.
 #![no_main]
 
-use std::ffi::OsString;
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::path::Path;
+#[path = "../common/mod.rs"]
+mod common;
 
-use llgo_ld::driver::args::{classify, looks_darwin, Flavour, Syntax};
-use llgo_ld::driver::response_file::{expand, tokenize_gnu};
-
-libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    let args: Vec<OsString> =
-        data.split(|&b| b == 0).map(|a| OsString::from_vec(a.to_vec())).collect();
-    let files = args.clone();
-    let mut load = |p: &Path| -> std::io::Result<Vec<u8>> {
-        let name = p.as_os_str().as_bytes();
-        files
-            .iter()
-            .position(|a| a.as_bytes() == name)
-            .and_then(|i| files.get(i + 1))
-            .map(|a| a.as_bytes().to_vec())
-            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))
-    };
-    let expanded = expand(&args, &mut load);
-    let bytes: usize = expanded.iter().map(|a| a.len()).sum();
-    assert!(bytes <= (32 << 20) + data.len(), "expansion is bounded: {bytes} bytes");
-    let _ = tokenize_gnu(data);
-    let _ = looks_darwin(&expanded);
-    for syntax in [
-        Syntax::Driver,
-        Syntax::Linker(Flavour::Lld),
-        Syntax::Linker(Flavour::Bfd),
-        Syntax::Linker(Flavour::Gold),
-        Syntax::Linker(Flavour::Mold),
-        Syntax::Linker(Flavour::Ld64),
-    ] {
-        let _ = classify(syntax, &expanded);
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| common::props::args_property(data));

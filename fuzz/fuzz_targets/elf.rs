@@ -6,7 +6,7 @@
 mod common;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    if let Some(d) = common::with_magic(data, common::ELF_MAGIC) {
+    if let Some(d) = common::props::with_magic(data, common::props::ELF_MAGIC) {
         common::check(&d);
     }
 });
