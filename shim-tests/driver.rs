@@ -12,6 +12,7 @@ use std::ffi::OsStr;
 use std::ffi::OsString;
 use std::fs;
 use std::io::Read;
+use std::os::fd::FromRawFd;
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
@@ -739,6 +740,60 @@ fn no_executable_flags_rewrite_nothing() {
     .ok();
     assert!(String::from_utf8_lossy(&res.stderr).contains("skipped: output is /dev/null"));
     assert!(!fs::metadata("/dev/null").unwrap().is_file());
+}
+
+/// llgo-ld starts without std's runtime start (src/main.rs): it must still keep descriptors 0-2
+/// open, so that neither the output nor its temporary copy can become stderr and receive the
+/// log line, and must turn a reader that went away into an error, not a death by SIGPIPE.
+#[test]
+fn closed_stdio_and_a_reader_that_went_away() {
+    let f = small();
+    let t = tempdir();
+    let dir = t.path();
+    let clang = need("clang-19");
+    let mut args: Vec<OsString> = vec!["-no-pie".into()];
+    args.extend(f.objs.iter().map(|o| o.clone().into_os_string()));
+    let want = reference(dir, "ref", &clang, &args);
+    // All three standard descriptors closed, and asked to log a line to stderr.
+    let closed = run(Command::new("sh")
+        .current_dir(dir)
+        .env("LLGO_LD_LOG", "info")
+        .arg("-c")
+        .arg("exec \"$0\" \"$@\" <&- >&- 2>&-")
+        .arg(llgo_ld())
+        .arg(&clang)
+        .args(&args)
+        .args(["-o", "closed"]));
+    assert!(closed.status.success(), "{}", closed.text());
+    assert!(fs::read(dir.join("closed")).unwrap() == want, "output differs from the reference");
+    check_program(&dir.join("closed"));
+    // The real tool sees a closed descriptor as /dev/null, as under any program started by
+    // std: llgo-ld filled it before anything else could take its number.
+    let seen = run(Command::new("sh")
+        .current_dir(dir)
+        .arg("-c")
+        .arg("exec \"$0\" readlink /proc/self/fd/0 <&-")
+        .arg(llgo_ld()));
+    assert_eq!(String::from_utf8_lossy(&seen.stdout).trim(), "/dev/null", "{}", seen.text());
+    // `inspect` into a pipe whose reader is gone: its lines are lost, but it is not killed.
+    let mut fds = [0; 2];
+    // SAFETY: `pipe` fills two descriptors this test owns; the read end is closed at once.
+    unsafe {
+        assert_eq!(libc::pipe(fds.as_mut_ptr()), 0);
+        libc::close(fds[0]);
+    }
+    let w = fds[1];
+    // SAFETY: the write end is a descriptor this test owns and hands to the child.
+    let stdout = unsafe { Stdio::from_raw_fd(w) };
+    let status = Command::new(llgo_ld())
+        .current_dir(dir)
+        .arg("inspect")
+        .arg("closed")
+        .stdout(stdout)
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(status.signal(), None, "llgo-ld died of a signal: {status:?}");
 }
 
 #[test]
