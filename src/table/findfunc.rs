@@ -32,7 +32,7 @@ fn each_bucket(addrs: &[u64], mut emit: impl FnMut(u64, Bucket) -> bool) -> Resu
     let (Some(&base), Some(&last)) = (addrs.first(), addrs.last()) else {
         return Ok(());
     };
-    if addrs.windows(2).any(|w| matches!(w, [a, b] if a > b)) {
+    if addrs.iter().zip(addrs.iter().skip(1)).any(|(a, b)| a > b) {
         return Err("row addresses are not sorted".into());
     }
     let aligned = base & !(BUCKET_SIZE - 1);
@@ -194,7 +194,7 @@ impl Lookup<'_> {
         let (Some(&first), Some(&last)) = (e.first(), e.last()) else {
             return Ok(());
         };
-        if let Some(row) = e.windows(2).position(|w| matches!(w, [a, b] if a >= b)) {
+        if let Some(row) = e.iter().zip(e.iter().skip(1)).position(|(a, b)| a >= b) {
             return Err(SweepError::NotAscending { row });
         }
         let first = u64::from(first);
