@@ -226,13 +226,13 @@ pub fn check_table(
                 }
                 None => report.problems.push(format!("{what}: redirect header unreadable")),
             }
-            if all && loaded.entry.iter().skip(REDIRECT_SIZE as usize).any(|&b| b != 0) {
+            if all && !all_zero(loaded.entry.get(REDIRECT_SIZE as usize..).unwrap_or_default()) {
                 report.problems.push(format!("{what}: entry section not zero after the redirect"));
             }
             (loaded.stub, stub, Placement::Spilled)
         }
         EntryState::Table => {
-            if all && loaded.stub.iter().any(|&b| b != 0) {
+            if all && !all_zero(loaded.stub) {
                 report.problems.push(format!(
                     "{what}: stub section not zero (the runtime's fallback scans would see rows)"
                 ));
@@ -277,7 +277,7 @@ pub fn check_table(
             }
         }
     }
-    if all && blob_bytes.iter().skip(blob.size() as usize).any(|&b| b != 0) {
+    if all && !all_zero(blob_bytes.get(blob.size() as usize..).unwrap_or_default()) {
         report.problems.push(format!("{what}: bytes after the table are not zero"));
     }
     let base_link = blob.base.wrapping_sub(loaded.slide);
@@ -294,14 +294,20 @@ pub fn check_table(
         report.problems.push(format!("{what}: rows {w} and {} are not strictly ascending", w + 1));
     }
     let addrs: Vec<u64> = real.iter().map(|r| base_link.wrapping_add(u64::from(r.0))).collect();
-    match findfunc::buckets(&addrs) {
-        Ok(b) if b == blob.buckets => {}
-        Ok(b) => report.problems.push(format!(
-            "{what}: find index differs from the one the rows imply ({} buckets stored, {} \
-             expected, or different contents)",
-            blob.buckets.len(),
-            b.len()
-        )),
+    match findfunc::index_difference(&addrs, &blob.buckets) {
+        Ok(None) => {}
+        Ok(Some(findfunc::IndexDifference::Count { stored, expected })) => {
+            report.problems.push(format!(
+                "{what}: find index differs from the one the rows imply ({stored} buckets \
+                 stored, {expected} expected)"
+            ))
+        }
+        Ok(Some(findfunc::IndexDifference::Bucket { index, stored, expected })) => {
+            report.problems.push(format!(
+                "{what}: find index differs from the one the rows imply: bucket {index} is \
+                 {stored:?}, the rows imply {expected:?}"
+            ))
+        }
         Err(e) => report.problems.push(format!("{what}: {e}")),
     }
     if !report.problems[problems_before..].is_empty() {
@@ -312,19 +318,13 @@ pub fn check_table(
         check_names(image, what, &addrs, real, report)?;
     }
 
-    // The runtime's lookup answers each row for its start, its middle and its last byte.
+    // The runtime's lookup answers every pc from the first row to the end of text with the row
+    // that owns it (one sweep in address order, `Lookup::check_every_pc`).
     let offs = blob.entry_offs();
     let lookup = blob.lookup(&offs);
-    for (i, &addr) in addrs.iter().enumerate() {
-        let next = addrs.get(i + 1).copied().unwrap_or(text_end);
-        for pc in [addr, addr + next.saturating_sub(addr) / 2, next.saturating_sub(1).max(addr)] {
-            let got = lookup.find(pc.wrapping_add(loaded.slide));
-            if got != Some(i) {
-                report.problems.push(format!(
-                    "{what}: lookup of {pc:#x} answers row {got:?}, expected row {i}"
-                ));
-            }
-        }
+    if let Err(e) = lookup.check_every_pc(u64::from(sentinel.0)) {
+        report.problems.push(sweep_problem(what, e, loaded.slide));
+        return Ok(());
     }
     report.checked.push(format!(
         "{what}: table {} with {} rows and {} buckets; every row resolves",
@@ -336,6 +336,35 @@ pub fn check_table(
         blob.bucket_count
     ));
     Ok(())
+}
+
+/// Whether every byte is zero: an OR over blocks the compiler vectorizes, stopping at the
+/// first block with a set bit (megabytes of stale-record space are checked this way).
+fn all_zero(bytes: &[u8]) -> bool {
+    bytes.chunks(512).all(|block| block.iter().fold(0u8, |acc, &b| acc | b) == 0)
+}
+
+/// A failed [`findfunc::Lookup::check_every_pc`] as a problem; addresses are link-time.
+fn sweep_problem(what: &str, e: findfunc::SweepError, slide: u64) -> String {
+    match e {
+        findfunc::SweepError::NotAscending { row } => {
+            format!("{what}: rows {row} and {} are not strictly ascending", row + 1)
+        }
+        findfunc::SweepError::Wraps { last_off } => format!(
+            "{what}: the rows run past the end of the address space ({last_off:#x} bytes from \
+             the base)"
+        ),
+        findfunc::SweepError::Wrong { pc, got, want, wrong } => {
+            let more = match wrong {
+                0 | 1 => String::new(),
+                n => format!(" ({n} sub-buckets of the find index answer wrongly)"),
+            };
+            format!(
+                "{what}: lookup of {:#x} answers row {got:?}, expected row {want}{more}",
+                pc.wrapping_sub(slide)
+            )
+        }
+    }
 }
 
 /// Every row starts a function whose name maps, through the symbol index, to the row's
