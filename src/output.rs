@@ -360,12 +360,7 @@ fn in_place(
 /// `rename(from, to)` that fails with EEXIST instead of replacing `to` (plain `rename` on
 /// filesystems without RENAME_NOREPLACE, after checking that `to` is absent).
 fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
-    use std::ffi::CString;
-    let c = |p: &Path| {
-        CString::new(p.as_os_str().as_bytes())
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in path"))
-    };
-    let (f, t) = (c(from)?, c(to)?);
+    let (f, t) = (c_path(from)?, c_path(to)?);
     // SAFETY: both strings are NUL-terminated and live across the call.
     let r = unsafe {
         libc::renameat2(
@@ -531,7 +526,14 @@ fn temp_beside(path: &Path) -> Result<tempfile::NamedTempFile> {
         .map_err(|e| Error::io(format!("{}: temporary file", dir.display()), e))
 }
 
-/// See [`temp_beside`].
+///
+/// The new file takes `path` by exchanging the two names (`renameat2(RENAME_EXCHANGE)`), then
+/// the temporary name, which now holds the original, is removed. A plain rename over an
+/// existing file makes ext4 start writing the new file's delayed blocks back on the spot
+/// (`auto_da_alloc`, about a third of `cp`'s time for a 20 MB file); an exchange does not, and
+/// `path` holds the old or the new file at every instant. Killed between the exchange and the
+/// removal, the original stays under the temporary name, which [`sweep_stale`] removes later.
+/// Filesystems without the exchange (EINVAL, ENOTSUP, ENOSYS) get the plain rename.
 fn finish(tmp: tempfile::NamedTempFile, path: &Path, expected: &Identity) -> Result<()> {
     tmp.as_file()
         .set_permissions(fs::Permissions::from_mode(expected.mode & 0o7777))
@@ -539,8 +541,55 @@ fn finish(tmp: tempfile::NamedTempFile, path: &Path, expected: &Identity) -> Res
     if Identity::of(path).map_err(|e| Error::io(path.display(), e))? != Some(*expected) {
         return Err(changed(path));
     }
-    tmp.persist(path).map_err(|e| Error::io(path.display(), e.error))?;
+    match rename_exchange(tmp.path(), path) {
+        Ok(()) => {}
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOTSUP | libc::ENOSYS)) => {
+            tmp.persist(path).map_err(|e| Error::io(path.display(), e.error))?;
+            return Ok(());
+        }
+        // Dropping `tmp` removes the new file; `path` is untouched.
+        Err(e) => return Err(Error::io(path.display(), e)),
+    }
+    // The temporary name now holds what `path` held (the exchange changed its ctime only).
+    // If somebody replaced `path` between the check above and the exchange, theirs is put
+    // back and ours removed, as a plain rename could not do.
+    let swapped = Identity::of(tmp.path()).ok().flatten();
+    if !swapped.is_some_and(|s| expected.same_version(&s)) {
+        if rename_exchange(tmp.path(), path).is_err() {
+            // Nothing is removed that may be theirs: the temporary name stays for the sweep.
+            let _ = tmp.into_temp_path().keep();
+        }
+        return Err(changed(path));
+    }
+    // Removes the temporary name (the original); its blocks are freed when the last
+    // descriptor or mapping of it goes.
+    tmp.close().map_err(|e| Error::io(path.display(), e))?;
     Ok(())
+}
+
+/// `renameat2(from, to, RENAME_EXCHANGE)`: both names must exist; each takes the other's file.
+fn rename_exchange(from: &Path, to: &Path) -> io::Result<()> {
+    let (f, t) = (c_path(from)?, c_path(to)?);
+    // SAFETY: both strings are NUL-terminated and live across the call.
+    let r = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            f.as_ptr(),
+            libc::AT_FDCWD,
+            t.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+fn c_path(p: &Path) -> io::Result<std::ffi::CString> {
+    std::ffi::CString::new(p.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in path"))
 }
 
 /// A private directory under the system temporary directory for the files of a relink
