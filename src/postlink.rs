@@ -146,7 +146,8 @@ fn copy(path: &Path, identity: &Identity) -> Outcome {
 
 /// Whether some image of `data` has site records in its entry section, the state a rewrite
 /// starts from: the loaders' header parse and the entry section's first word, no records.
-fn holds_records(data: &[u8]) -> bool {
+/// `rewrite` starts its copy early for such a file.
+pub fn holds_records(data: &[u8]) -> bool {
     match loader::images(data) {
         Ok(Images::List(list)) => list.iter().any(|(_, image)| {
             matches!(extract::entry_state(image.image()), Ok(EntryState::Records))
