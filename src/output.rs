@@ -264,13 +264,49 @@ pub fn commit_fresh(
     edits: &[Edit],
     check: Option<Check<'_>>,
 ) -> Result<()> {
+    fresh(path, expected, source, original_len, edits, check.map(|c| (c, None)))
+}
+
+/// [`commit_fresh`] for a caller that holds `source` mapped (`view`, from [`open_read_only`]):
+/// edited in place, the self-check reads the finished bytes through that shared mapping, which
+/// sees the positioned writes, instead of mapping the file once more (the pages the plan read
+/// are mapped already). `view` holds all of `source`'s bytes; a copy in memory
+/// ([`ReadOnly::Read`]) or a clone is checked from the file as [`commit_fresh`] does.
+pub fn commit_fresh_viewed(
+    path: &Path,
+    expected: &Identity,
+    source: &File,
+    view: &ReadOnly,
+    edits: &[Edit],
+    check: Option<Check<'_>>,
+) -> Result<()> {
+    let mapped = match view {
+        ReadOnly::Mapped(m) => Some(&m[..]),
+        ReadOnly::Read(_) => None,
+    };
+    fresh(path, expected, source, view.len() as u64, edits, check.map(|c| (c, mapped)))
+}
+
+/// The check and, for the in-place path, a shared mapping of the file it may read instead of
+/// mapping the file again.
+type CheckVia<'a, 'b> = Option<(Check<'a>, Option<&'b [u8]>)>;
+
+fn fresh(
+    path: &Path,
+    expected: &Identity,
+    source: &File,
+    original_len: u64,
+    edits: &[Edit],
+    check: CheckVia<'_, '_>,
+) -> Result<()> {
     let tmp = temp_beside(path)?;
+    let staged_check = check.map(|(c, _)| c);
     if clone(source, tmp.as_file()).is_ok() {
         return Staged { tmp, path: path.to_path_buf() }.commit(
             expected,
             original_len,
             edits,
-            check,
+            staged_check,
         );
     }
     let Some(file) = open_for_edit(path, expected)? else {
@@ -280,7 +316,7 @@ pub fn commit_fresh(
             expected,
             original_len,
             edits,
-            check,
+            staged_check,
         );
     };
     in_place(path, expected, tmp, &file, original_len, edits, check)
@@ -310,7 +346,7 @@ fn in_place(
     file: &File,
     original_len: u64,
     edits: &[Edit],
-    check: Option<Check<'_>>,
+    check: CheckVia<'_, '_>,
 ) -> Result<()> {
     let saved =
         Saved::read(file, original_len, edits, true).map_err(|e| Error::io(path.display(), e))?;
@@ -332,12 +368,20 @@ fn in_place(
     }
     let result = write_edits(file, original_len, edits, &saved)
         .map_err(|e| Error::io(away.display(), e))
-        .and_then(|()| match check {
-            None => Ok(()),
-            Some(check) => check_file(file, check).map_err(|e| match e {
-                Checked::Io(err) => Error::io(away.display(), err),
-                Checked::Failed(e) => e,
-            }),
+        .and_then(|()| {
+            let new_len = edit::new_len(original_len, edits);
+            match check {
+                None => Ok(()),
+                // The shared mapping of this very file: the pages past a shorter file's new end
+                // are gone from it, and are not read.
+                Some((check, Some(view))) if new_len <= view.len() as u64 => {
+                    check(view.get(..new_len as usize).unwrap_or_default())
+                }
+                Some((check, _)) => check_file(file, check).map_err(|e| match e {
+                    Checked::Io(err) => Error::io(away.display(), err),
+                    Checked::Failed(e) => e,
+                }),
+            }
         });
     if let Err(e) = result {
         // Put the linker's output back, byte for byte, or leave nothing at `path`.
@@ -864,6 +908,51 @@ mod tests {
         assert_eq!(fs::read(&out).unwrap(), want);
         assert_eq!(Identity::of(&out).unwrap().unwrap().ino, id.ino);
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file left");
+    }
+
+    /// The shim's path with the planning map: the check reads the finished bytes through it
+    /// (same size, and a relaid plan that makes the file shorter: the map is longer than the
+    /// file then); a failed check puts the original back.
+    #[test]
+    fn commit_fresh_viewed_checks_through_the_callers_map() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("prog");
+        let original: Vec<u8> = (0..=255u8).cycle().take(3 * 4096 + 17).collect();
+        fs::write(&out, &original).unwrap();
+        let mut relaid = vec![
+            Edit::overwrite(8, b"HDR".to_vec()),
+            Edit::cut(4000, 5000),
+            Edit { offset: 12_000, len: 4, bytes: b"grown by six".to_vec() },
+        ];
+        crate::edit::normalize(&mut relaid, original.len() as u64).unwrap();
+        let same = vec![Edit::overwrite(2, b"ab".to_vec()), Edit::overwrite(9000, b"cd".to_vec())];
+        let refuse = |_: &[u8]| -> Result<()> { Err(Error::internal("check refuses")) };
+        for edits in [&same, &relaid] {
+            let want = crate::edit::apply(&original, edits).unwrap();
+            let id = Identity::of(&out).unwrap().unwrap();
+            let (file, view) = open_read_only(&out, &id).unwrap();
+            assert!(matches!(view, ReadOnly::Mapped(_)));
+            let err = commit_fresh_viewed(&out, &id, &file, &view, edits, Some(&refuse));
+            assert!(err.unwrap_err().message().contains("check refuses"));
+            assert_eq!(fs::read(&out).unwrap(), original, "the original is back");
+            drop(view);
+
+            let id = Identity::of(&out).unwrap().unwrap();
+            let (file, view) = open_read_only(&out, &id).unwrap();
+            let seen = std::cell::Cell::new(0usize);
+            let check = |bytes: &[u8]| -> Result<()> {
+                assert_eq!(bytes, want.as_slice(), "the check reads the finished file");
+                seen.set(seen.get() + 1);
+                Ok(())
+            };
+            commit_fresh_viewed(&out, &id, &file, &view, edits, Some(&check)).unwrap();
+            assert_eq!(seen.get(), 1);
+            drop(view);
+            assert_eq!(fs::read(&out).unwrap(), want);
+            assert_eq!(Identity::of(&out).unwrap().unwrap().ino, id.ino, "edited in place");
+            assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file left");
+            fs::write(&out, &original).unwrap();
+        }
     }
 
     /// A hard-linked output is not edited in place (its other name would change too): the

@@ -63,9 +63,7 @@ fn fresh(path: &Path, identity: &Identity) -> Outcome {
         Ok(planned) => planned,
         Err(end) => return end,
     };
-    let original_len = image.len() as u64;
-    drop(image);
-    match output::commit_fresh(path, identity, &file, original_len, &edits, Some(&self_check)) {
+    match output::commit_fresh_viewed(path, identity, &file, &image, &edits, Some(&self_check)) {
         Ok(()) => Outcome::Rewritten(summaries),
         Err(e) => Outcome::Failed(e),
     }
