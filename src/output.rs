@@ -2,8 +2,9 @@
 //! "Invariants"), and the scratch files of a relink for room (section 6).
 //!
 //! The rewritten image goes to an exclusive temporary file in the output's own directory, named
-//! `.<output>.llgo-ld.<pid>.<random>`, gets the output's permission bits, and is renamed over the
-//! output, so a reader sees the old file or the new one, never a mix, even if llgo-ld is killed.
+//! `.<output>.llgo-ld.<pid>.<random>`, gets the output's permission bits, and takes the output's
+//! name by an exchange of the two names (see [`finish`]), so a reader sees the old file or the
+//! new one, never a mix, even if llgo-ld is killed.
 
 use std::ffi::OsString;
 use std::fs::{self, File};
@@ -178,8 +179,8 @@ fn changed(path: &Path) -> Error {
     Error::new(ErrorKind::Io, format!("{}: changed by someone else meanwhile", path.display()))
 }
 
-/// Writes `original` with `edits` applied to a temporary file beside `path` and renames it over
-/// `path`, provided `path` still is the version `expected` describes. The bulk is copied inside
+/// Writes `original` with `edits` applied to a temporary file beside `path`, which takes
+/// `path`'s name ([`finish`]) provided `path` still is the version `expected` describes. The bulk is copied inside
 /// the kernel from `source` (the open original); only the edited ranges are written.
 pub fn commit(
     path: &Path,
@@ -244,7 +245,7 @@ impl Staged {
 /// whole file, by the first of these that the filesystem allows:
 ///
 /// 1. a clone (FICLONE: btrfs, XFS) into the temporary file beside `path`, edited there and
-///    renamed over `path`; the name is never empty;
+///    given `path`'s name ([`finish`]); the name is never empty;
 /// 2. in place: `path` is renamed to the temporary name, the edits are written into it (a
 ///    size-changing plan rewrites the tail from the first size-changing edit and cuts the file
 ///    to its new length), and it is renamed back. Killed in between, `path` holds nothing and
@@ -543,7 +544,7 @@ fn clone(from: &File, to: &File) -> io::Result<()> {
 
 /// Replaces `path` by a copy of the finished file `source` (a relink's rewritten output,
 /// docs/design.md section 6) with the same procedure as [`commit`]: temporary file beside `path`,
-/// `path`'s permission bits, identity re-checked, rename. `source` itself is left alone.
+/// `path`'s permission bits, identity re-checked, exchange. `source` itself is left alone.
 pub fn install(path: &Path, expected: &Identity, source: &Path) -> Result<()> {
     let from = File::open(source).map_err(|e| Error::io(source.display(), e))?;
     let len = from.metadata().map_err(|e| Error::io(source.display(), e))?.len();

@@ -32,7 +32,7 @@ pub struct Report {
 }
 
 /// Rewrites the existing file `path` atomically: a copy (or clone) beside it is edited and
-/// renamed over it, so a process running the old file keeps it (`llgo-ld rewrite`, the relink).
+/// takes its name, so a process running the old file keeps it (`llgo-ld rewrite`, the relink).
 /// `expected` is the identity the caller saw; if the file is not that version any more,
 /// nothing is touched.
 pub fn rewrite_path(path: &Path, expected: Option<Identity>) -> Report {
