@@ -64,59 +64,6 @@ impl Identity {
 const STALE_AFTER: Duration = Duration::from_secs(300);
 const TEMP_TAG: &str = ".llgo-ld.";
 
-/// The output's bytes, private to this process: edits applied to them are never written back.
-pub enum Image {
-    /// Copy-on-write mapping: only the pages parsed are read, only the pages edited are copied.
-    Mapped(memmap2::MmapMut),
-    Read(Vec<u8>),
-}
-
-impl std::ops::Deref for Image {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        match self {
-            Image::Mapped(m) => m,
-            Image::Read(v) => v,
-        }
-    }
-}
-
-impl std::ops::DerefMut for Image {
-    fn deref_mut(&mut self) -> &mut [u8] {
-        match self {
-            Image::Mapped(m) => m,
-            Image::Read(v) => v,
-        }
-    }
-}
-
-/// Opens the output, checking that it is still the version `expected` describes, and maps it
-/// copy-on-write (reads it when it cannot be mapped).
-///
-/// A mapping faults if another process truncates the file while it is mapped. Linkers never do
-/// that to an existing output (lld, mold and gold write a new file and rename it; bfd unlinks
-/// first), and the identity check below catches any other writer that got there first.
-pub fn open(path: &Path, expected: &Identity) -> Result<(File, Image)> {
-    let file = File::open(path).map_err(|e| Error::io(path.display(), e))?;
-    let now = Identity::from_metadata(&file.metadata().map_err(|e| Error::io(path.display(), e))?);
-    if now != *expected {
-        return Err(changed(path));
-    }
-    // SAFETY: the mapping is private (copy-on-write) and read-only towards the file; see the
-    // function's documentation for concurrent truncation.
-    let mapped = unsafe { memmap2::MmapOptions::new().map_copy(&file) };
-    let image = match mapped {
-        Ok(m) if m.len() as u64 == now.size && now.size > 0 => Image::Mapped(m),
-        _ => {
-            let mut data = Vec::with_capacity(now.size as usize);
-            io::Read::read_to_end(&mut &file, &mut data)
-                .map_err(|e| Error::io(path.display(), e))?;
-            Image::Read(data)
-        }
-    };
-    Ok((file, image))
-}
-
 /// A file's bytes, read-only: a shared mapping (only the pages touched are read, none is ever
 /// copied), or a plain read where the file cannot be mapped (empty, not a regular file).
 pub enum ReadOnly {
@@ -134,8 +81,12 @@ impl std::ops::Deref for ReadOnly {
     }
 }
 
-/// Maps `file` read-only (reads it when it cannot be mapped). A concurrent truncation would
-/// fault, as for [`open`]'s mapping.
+/// Maps `file` read-only (reads it when it cannot be mapped).
+///
+/// A mapping faults if another process truncates the file while it is mapped. Linkers never do
+/// that to an existing output (lld, mold and gold write a new file and rename it; bfd unlinks
+/// first), and the identity check of [`open_read_only`] catches any other writer that got there
+/// first.
 pub fn map_read_only(file: &File) -> io::Result<ReadOnly> {
     let meta = file.metadata()?;
     if meta.is_file() && meta.len() > 0 {
@@ -149,9 +100,10 @@ pub fn map_read_only(file: &File) -> io::Result<ReadOnly> {
     Ok(ReadOnly::Read(v))
 }
 
-/// [`open`] for the shim's in-place path ([`commit_fresh`]): the same identity check, a
-/// read-only shared mapping. Nothing is patched in memory: the edits are written into the file
-/// and the self-check reads them from there.
+/// Opens the output, checking that it is still the version `expected` describes, and maps it
+/// read-only and shared ([`map_read_only`]). Nothing is patched in memory: the edits are
+/// written into a file (the copy of [`stage`], or the output itself in [`commit_fresh`]) and
+/// the self-check reads them from there.
 pub fn open_read_only(path: &Path, expected: &Identity) -> Result<(File, ReadOnly)> {
     let file = File::open(path).map_err(|e| Error::io(path.display(), e))?;
     let now = Identity::from_metadata(&file.metadata().map_err(|e| Error::io(path.display(), e))?);
@@ -809,7 +761,7 @@ mod tests {
         fs::write(&out, b"0123456789").unwrap();
         fs::set_permissions(&out, fs::Permissions::from_mode(0o751)).unwrap();
         let id = Identity::of(&out).unwrap().unwrap();
-        let (file, data) = open(&out, &id).unwrap();
+        let (file, data) = open_read_only(&out, &id).unwrap();
         let edits = [Edit::overwrite(2, b"ab".to_vec())];
         commit(&out, &id, &file, data.len() as u64, &edits).unwrap();
         assert_eq!(fs::read(&out).unwrap(), b"01ab456789");
@@ -829,7 +781,7 @@ mod tests {
         fs::write(&out, &original).unwrap();
         fs::set_permissions(&out, fs::Permissions::from_mode(0o755)).unwrap();
         let id = Identity::of(&out).unwrap().unwrap();
-        let (file, data) = open(&out, &id).unwrap();
+        let (file, data) = open_read_only(&out, &id).unwrap();
         let mut edits = vec![
             Edit::overwrite(8, b"HDR".to_vec()),
             Edit::cut(4000, 5000),
@@ -859,7 +811,7 @@ mod tests {
         fs::set_permissions(&out, fs::Permissions::from_mode(0o751)).unwrap();
 
         let id = Identity::of(&out).unwrap().unwrap();
-        let (file, data) = open(&out, &id).unwrap();
+        let (file, data) = open_read_only(&out, &id).unwrap();
         let same = [Edit::overwrite(2, b"ab".to_vec()), Edit::overwrite(9000, b"cd".to_vec())];
         commit_fresh(&out, &id, &file, data.len() as u64, &same, None).unwrap();
         let mut want = original.clone();
@@ -880,7 +832,7 @@ mod tests {
         assert_eq!(fs::read(&out).unwrap(), before, "same size: the original is back");
 
         let id = Identity::of(&out).unwrap().unwrap();
-        let (file, data) = open(&out, &id).unwrap();
+        let (file, data) = open_read_only(&out, &id).unwrap();
         let mut relaid = vec![
             Edit::overwrite(8, b"HDR".to_vec()),
             Edit::cut(4000, 5000),
@@ -966,14 +918,14 @@ mod tests {
         fs::write(&out, b"0123456789").unwrap();
         fs::hard_link(&out, &other).unwrap();
         let id = Identity::of(&out).unwrap().unwrap();
-        let (file, _) = open(&out, &id).unwrap();
+        let (file, _) = open_read_only(&out, &id).unwrap();
         let edits = [Edit::overwrite(2, b"ab".to_vec())];
         commit_fresh(&out, &id, &file, 10, &edits, None).unwrap();
         assert_eq!(fs::read(&out).unwrap(), b"01ab456789");
         assert_eq!(fs::read(&other).unwrap(), b"0123456789", "the other name is untouched");
 
         let id = Identity::of(&out).unwrap().unwrap();
-        let (file, _) = open(&out, &id).unwrap();
+        let (file, _) = open_read_only(&out, &id).unwrap();
         fs::write(&out, b"other contents").unwrap();
         let err = commit_fresh(&out, &id, &file, 10, &edits, None).unwrap_err();
         assert!(err.message().contains("changed"), "{err}");
@@ -987,7 +939,7 @@ mod tests {
         let out = dir.path().join("prog");
         fs::write(&out, b"0123456789").unwrap();
         let id = Identity::of(&out).unwrap().unwrap();
-        let (file, _) = open(&out, &id).unwrap();
+        let (file, _) = open_read_only(&out, &id).unwrap();
         fs::write(&out, b"other contents").unwrap();
         let err = commit(&out, &id, &file, 10, &[]).unwrap_err();
         assert!(err.message().contains("changed"), "{err}");
