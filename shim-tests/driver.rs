@@ -1128,6 +1128,120 @@ fn kill_loop(linked: &Path) {
     check_program(&out);
 }
 
+/// `llgo-ld rewrite` of an existing file copies it beside the output (the copy starts while the
+/// plan is made), writes the edits into the copy and exchanges the two names, then removes the
+/// temporary name, which holds the original by then. Killed at any instant, the output path
+/// holds the original or the finished rewrite, never nothing; the temporary file a kill leaves
+/// (the copy, or the original after the exchange) is swept later.
+#[test]
+fn sigkill_during_the_rewrite_subcommand_leaves_old_or_new_never_nothing() {
+    let (_, linked) = large();
+    let original = fs::read(linked).unwrap();
+    let t = tempdir();
+    let dir = t.path();
+    let out = dir.join("prog");
+    let rewrite = || {
+        fs::copy(linked, &out).unwrap();
+        let mut c = cmd(llgo_ld(), dir);
+        c.arg("rewrite").arg(&out).stdin(Stdio::null()).stdout(Stdio::null());
+        c
+    };
+    let mut c = rewrite();
+    let start = Instant::now();
+    assert!(c.status().unwrap().success());
+    let mut span = start.elapsed().as_micros() as u64 + 1;
+    let rewritten = fs::read(&out).unwrap();
+    assert_ne!(rewritten, original);
+    let seed =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+            as u64
+            | 1;
+    eprintln!("rewrite kill loop: seed {seed:#x}, rewrite {span} us");
+    let mut rng = Rng(seed);
+    let (mut kills, mut old, mut new, mut leftovers) = (0, 0, 0, 0);
+    let mut killed_pids = Vec::new();
+    let mut i = 0;
+    while kills < 50 && i < 300 {
+        i += 1;
+        let mut child = rewrite().spawn().unwrap();
+        let pid = child.id() as i32;
+        std::thread::sleep(Duration::from_micros(rng.next() % (span + span / 10)));
+        // SAFETY: killing the llgo-ld we spawned.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        let status = child.wait().unwrap();
+        span = adapt(span, status.signal() == Some(libc::SIGKILL));
+        if status.signal() == Some(libc::SIGKILL) {
+            kills += 1;
+        }
+        let now = fs::read(&out).unwrap_or_else(|e| panic!("iteration {i}: the output: {e}"));
+        if now == original {
+            old += 1;
+        } else {
+            assert!(now == rewritten, "iteration {i}: neither original nor rewritten");
+            new += 1;
+        }
+        killed_pids.push(pid);
+        for name in temp_leftovers(dir, "prog") {
+            let owner: i32 = name
+                .trim_start_matches(".prog.llgo-ld.")
+                .split('.')
+                .next()
+                .and_then(|p| p.parse().ok())
+                .unwrap_or_else(|| panic!("iteration {i}: leftover {name} is misnamed"));
+            assert!(killed_pids.contains(&owner), "iteration {i}: {name} is no killed llgo-ld's");
+            if owner != pid {
+                continue;
+            }
+            leftovers += 1;
+            let f = fs::File::options().write(true).open(dir.join(&name)).unwrap();
+            f.set_modified(std::time::SystemTime::now() - Duration::from_secs(600)).unwrap();
+        }
+    }
+    eprintln!(
+        "rewrite kill loop: {kills} kills, {old} original, {new} rewritten, {leftovers} \
+         temporary files left"
+    );
+    assert!(kills >= 40, "only {kills} of {i} runs were killed");
+    // The next rewrite sweeps the aged leftovers of dead pids.
+    assert!(rewrite().status().unwrap().success());
+    assert_eq!(temp_leftovers(dir, "prog"), Vec::<String>::new());
+    assert_eq!(fs::read(&out).unwrap(), rewritten);
+    check_program(&out);
+}
+
+/// `llgo-ld rewrite` of a file that a process is running and another holds open: both keep
+/// the original bytes (the new file takes the name; the old inode is not written), the name
+/// gets the rewrite, and no temporary file stays behind.
+#[test]
+fn rewrite_of_a_running_and_open_file_keeps_that_file_intact() {
+    let f = small();
+    let t = tempdir();
+    let dir = t.path();
+    let prog = dir.join("prog");
+    run(cmd(need("clang-19"), dir).arg("-no-pie").args(&f.objs).arg("-o").arg(&prog)).ok();
+    let original = fs::read(&prog).unwrap();
+    let mut running = cmd(&prog, dir).env("FIXTURE_SLEEP", "1").spawn().unwrap();
+    let exe = PathBuf::from(format!("/proc/{}/exe", running.id()));
+    // Wait until the process runs the program (its exe link names it), not the fork's llgo-ld.
+    let start = Instant::now();
+    while fs::read_link(&exe).map(|l| l != prog).unwrap_or(true) {
+        assert!(start.elapsed() < BOUND, "{} never ran", prog.display());
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let mut held = fs::File::open(&prog).unwrap();
+    let out = run(cmd(llgo_ld(), dir).arg("rewrite").arg(&prog)).ok();
+    assert!(out.text().contains("rewritten"), "{}", out.text());
+    let mut seen = Vec::new();
+    held.read_to_end(&mut seen).unwrap();
+    assert!(seen == original, "the open file changed");
+    assert!(fs::read(&exe).unwrap() == original, "the running file changed");
+    assert!(fs::read(&prog).unwrap() != original, "the name was not rewritten");
+    check_program(&prog);
+    assert_eq!(temp_leftovers(dir, "prog"), Vec::<String>::new());
+    running.kill().unwrap();
+    let _ = running.wait();
+}
+
 /// The plan of `data` plus a hand-made compaction (as in shim-tests/plan.rs): most of the
 /// non-loaded `.comment` is cut out and everything after it (the following sections and the
 /// section header table) moves down. A size-changing plan until compaction plans one.
@@ -1164,18 +1278,17 @@ fn relaid_plan(data: &[u8]) -> Vec<llgo_ld::edit::Edit> {
 }
 
 /// The shim's in-place commit of a size-changing plan ([`relaid_plan`]) on `out`, with the
-/// pipeline's self-check run from the finished file, as `postlink` does for such a plan.
+/// pipeline's self-check run on the finished file through the planning map, as `postlink`
+/// does (the file gets shorter than the map).
 fn commit_relaid_in_place(out: &Path, marker: Option<&Path>) {
     if let Some(marker) = marker {
         fs::write(marker, b"").unwrap();
     }
     let id = llgo_ld::output::Identity::of(out).unwrap().unwrap();
-    let (file, data) = llgo_ld::output::open(out, &id).unwrap();
+    let (file, data) = llgo_ld::output::open_read_only(out, &id).unwrap();
     let edits = relaid_plan(&data);
-    let len = data.len() as u64;
-    drop(data);
     let check = |bytes: &[u8]| llgo_ld::postlink::self_check(bytes);
-    llgo_ld::output::commit_fresh(out, &id, &file, len, &edits, Some(&check)).unwrap();
+    llgo_ld::output::commit_fresh_viewed(out, &id, &file, &data, &edits, Some(&check)).unwrap();
 }
 
 fn relaid_fixture() -> &'static (PathBuf, Vec<u8>) {

@@ -309,6 +309,36 @@ fn malformed_inputs_fail_cleanly_naming_the_structure() {
     }
 }
 
+/// `rewrite` starts copying the file beside it while it plans, as soon as the entry section
+/// shows site records; a plan that then fails (here: the symbol index's ids do not ascend,
+/// found while the table is built) or is skipped drops that copy: no temporary file stays and
+/// the file is untouched. An already rewritten file is not copied at all.
+#[test]
+fn a_plan_that_ends_in_no_rewrite_leaves_no_temporary_file() {
+    let (dir, built) = matrix_fixture("a_plan_that_ends_in_no_rewrite");
+    let l = locate(&built.exe);
+    let mut damaged = l.data.clone();
+    let (a, b) = damaged[l.array_off..l.array_off + 32].split_at_mut(16);
+    a.swap_with_slice(b);
+    // The precondition, not the expectation: this file gets the early copy.
+    assert!(llgo_ld::postlink::holds_records(&damaged), "the damage must leave the records");
+    let (code, _, stderr) = rewrite_leaves_alone(&damaged, &dir, "late-failure");
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("ids must ascend strictly"), "{stderr}");
+
+    let work = dir.join("work-rewritten");
+    std::fs::create_dir_all(&work).unwrap();
+    let file = work.join("prog");
+    std::fs::write(&file, &l.data).unwrap();
+    let first = llgo_ld([Path::new("rewrite"), &file]);
+    assert!(first.status.success(), "{}", show(&first));
+    let rewritten = std::fs::read(&file).unwrap();
+    assert!(!llgo_ld::postlink::holds_records(&rewritten));
+    let (code, stdout, _) = rewrite_leaves_alone(&rewritten, &dir, "rewritten");
+    assert_eq!(code, 0);
+    assert!(stdout.contains("skipped: already rewritten"), "{stdout}");
+}
+
 /// A rewritten file whose symbol index was damaged afterwards: `verify` reports the damage as a
 /// defect instead of calling the index "not checkable" (found by review).
 #[test]

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use crate::edit::{self, Edit};
 use crate::error::{Error, ErrorKind, Result};
+use crate::extract::{self, EntryState};
+use crate::loader::{self, Images};
 use crate::output::{self, Identity};
 use crate::plan::{self, Plan, Summary};
 use crate::verify::{self, Depth};
@@ -30,7 +32,7 @@ pub struct Report {
 }
 
 /// Rewrites the existing file `path` atomically: a copy (or clone) beside it is edited and
-/// renamed over it, so a process running the old file keeps it (`llgo-ld rewrite`, the relink).
+/// takes its name, so a process running the old file keeps it (`llgo-ld rewrite`, the relink).
 /// `expected` is the identity the caller saw; if the file is not that version any more,
 /// nothing is touched.
 pub fn rewrite_path(path: &Path, expected: Option<Identity>) -> Report {
@@ -61,9 +63,7 @@ fn fresh(path: &Path, identity: &Identity) -> Outcome {
         Ok(planned) => planned,
         Err(end) => return end,
     };
-    let original_len = image.len() as u64;
-    drop(image);
-    match output::commit_fresh(path, identity, &file, original_len, &edits, Some(&self_check)) {
+    match output::commit_fresh_viewed(path, identity, &file, &image, &edits, Some(&self_check)) {
         Ok(()) => Outcome::Rewritten(summaries),
         Err(e) => Outcome::Failed(e),
     }
@@ -100,56 +100,57 @@ fn run(path: &Path, expected: Option<Identity>, how: Commit) -> Outcome {
     if let Err(why) = output::probe(path, &identity) {
         return Outcome::Skipped(why.into());
     }
-    if how == Commit::Fresh {
-        return fresh(path, &identity);
+    match how {
+        Commit::Fresh => fresh(path, &identity),
+        Commit::Copy => copy(path, &identity),
     }
-    // `rewrite` of an existing file: a copy-on-write mapping, a copy (or clone) beside it.
-    let (file, mut image) = match output::open(path, &identity) {
+}
+
+/// `rewrite` of an existing file: the original is mapped read-only and planned while a second
+/// thread copies it (inside the kernel, or as a clone) into the temporary file beside it, as
+/// soon as a look at the entry section shows site records (a file already rewritten is not
+/// copied). The edits are written into the copy and the self-check reads the finished copy
+/// before it takes the output's name ([`output::Staged::commit`]). A plan that ends in no
+/// rewrite drops the staged copy, which removes the temporary file.
+fn copy(path: &Path, identity: &Identity) -> Outcome {
+    let (file, image) = match output::open_read_only(path, identity) {
         Ok(x) => x,
         Err(e) => return Outcome::Failed(e),
     };
-    let (edits, summaries) = match planned(&image) {
+    let original_len = image.len() as u64;
+    let (planned, staged) = std::thread::scope(|s| {
+        let stager = std::thread::Builder::new().spawn_scoped(s, || {
+            holds_records(&image).then(|| output::stage(path, &file, original_len))
+        });
+        let planned = planned(&image);
+        let staged = match stager {
+            Ok(thread) => thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            // No second thread to be had: the copy is made after planning.
+            Err(_) => None,
+        };
+        (planned, staged)
+    });
+    let (edits, summaries) = match planned {
         Ok(planned) => planned,
         Err(end) => return end,
     };
-    let original_len = image.len() as u64;
-    // Same-size plans patch the private mapping (only the edited pages are copied) and are
-    // self-checked there before anything is written. A plan that changes the size is laid out
-    // in the file and self-checked from it before it takes the output's name.
-    let same_size = edits.iter().all(Edit::is_same_size);
-    if same_size {
-        if let Err(e) = edit::apply_in_place(&mut image, &edits) {
-            return Outcome::Failed(e);
-        }
-    }
-    let check_file: Option<output::Check<'_>> = if same_size { None } else { Some(&self_check) };
-    let committed = if same_size {
-        // The kernel copies the original into the temporary file on a second thread while
-        // this one self-checks (the edits were applied to the mapping before it starts:
-        // each copied page would cost a TLB shootdown of that thread's CPU). A failed
-        // check drops the staged copy, which removes the temporary file.
-        let (checked, staged) = std::thread::scope(|s| {
-            let copy = std::thread::Builder::new()
-                .spawn_scoped(s, || output::stage(path, &file, original_len));
-            let checked = self_check(&image);
-            let staged = match copy {
-                Ok(thread) => {
-                    thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-                }
-                // No second thread to be had: copy now.
-                Err(_) => output::stage(path, &file, original_len),
-            };
-            (checked, staged)
-        });
-        checked.and(staged).and_then(|staged| staged.commit(&identity, original_len, &edits, None))
-    } else {
-        drop(image);
-        output::stage(path, &file, original_len)
-            .and_then(|staged| staged.commit(&identity, original_len, &edits, check_file))
-    };
-    match committed {
+    let staged = staged.unwrap_or_else(|| output::stage(path, &file, original_len));
+    match staged.and_then(|staged| staged.commit(identity, original_len, &edits, Some(&self_check)))
+    {
         Ok(()) => Outcome::Rewritten(summaries),
         Err(e) => Outcome::Failed(e),
+    }
+}
+
+/// Whether some image of `data` has site records in its entry section, the state a rewrite
+/// starts from: the loaders' header parse and the entry section's first word, no records.
+/// `rewrite` starts its copy early for such a file.
+pub fn holds_records(data: &[u8]) -> bool {
+    match loader::images(data) {
+        Ok(Images::List(list)) => list.iter().any(|(_, image)| {
+            matches!(extract::entry_state(image.image()), Ok(EntryState::Records))
+        }),
+        _ => false,
     }
 }
 
