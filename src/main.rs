@@ -7,16 +7,20 @@
 //! installing a stack-overflow handler llgo-ld does not need (no deep recursion anywhere).
 //! [`process_start`] keeps the two things of std's start the program relies on (docs/design.md,
 //! "Performance").
-#![no_main]
+// The test harness (`cargo test` builds this crate too) brings its own `main`.
+#![cfg_attr(not(test), no_main)]
 
 mod huge_alloc;
 
+#[cfg(not(test))]
 use std::ffi::{CStr, OsString};
+#[cfg(not(test))]
 use std::os::unix::ffi::OsStrExt;
 
 #[global_allocator]
 static ALLOC: huge_alloc::HugeAlloc = huge_alloc::HugeAlloc;
 
+#[cfg(not(test))]
 #[no_mangle]
 extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc::c_int {
     process_start();
@@ -30,6 +34,7 @@ extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc:
 ///
 /// # Safety
 /// `argv` holds `argc` pointers to NUL-terminated strings, as `main` receives them.
+#[cfg(not(test))]
 unsafe fn arguments(argc: libc::c_int, argv: *const *const libc::c_char) -> Vec<OsString> {
     let n = usize::try_from(argc).unwrap_or(0);
     if argv.is_null() {
@@ -54,6 +59,7 @@ unsafe fn arguments(argc: libc::c_int, argv: *const *const libc::c_char) -> Vec<
 /// - SIGPIPE is ignored, so a reader that went away turns a message into an `EPIPE` error
 ///   instead of killing llgo-ld in the middle of a commit (the real tool is spawned with
 ///   SIGPIPE back at its default, as std always does).
+#[cfg(not(test))]
 fn process_start() {
     let mut fds = [0, 1, 2].map(|fd| libc::pollfd { fd, events: 0, revents: 0 });
     // SAFETY: `fds` is a valid array of three pollfd; a zero timeout never blocks.
