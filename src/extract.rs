@@ -69,7 +69,15 @@ pub fn records(image: &dyn Image<'_>, section: SectionInfo, what: &str) -> Resul
     }
     let data = image.data();
     let n = section.size / RECORD_SIZE;
-    bytes::slice(data, section.offset, section.size, what)?;
+    let raw = bytes::slice(data, section.offset, section.size, what)?;
+    if image.plain_pointers(section.offset, section.size) {
+        // Every pc is the plain word: decode straight from the section's bytes.
+        let word = |b: Option<&[u8; 8]>| u64::from_le_bytes(b.copied().unwrap_or_default());
+        return Ok(raw
+            .chunks_exact(RECORD_SIZE as usize)
+            .map(|r| Record { pc: Some(word(r.first_chunk())), id: word(r.last_chunk()) })
+            .collect());
+    }
     let mut out = Vec::with_capacity(n as usize);
     for i in 0..n {
         let at = section.offset + i * RECORD_SIZE;

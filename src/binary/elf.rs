@@ -13,6 +13,7 @@ use crate::bytes;
 use crate::error::{Error, Result};
 use crate::image::{Image, LlgoSections, NameStyle, Pointer, SectionInfo, TextSymbol};
 use crate::malformed;
+use crate::table;
 // PT_DYNAMIC and the dynamic relocations (issue 10).
 use crate::binary::elf_dynamic::{self, DynReloc, Dynamic, Source};
 
@@ -333,8 +334,16 @@ impl<'data> Image<'data> for ElfImage<'data> {
         if symtab.is_empty() {
             return Err(Error::unsupported("no symbol table (stripped link): cannot find owners"));
         }
-        let mut out = Vec::new();
-        for sym in symtab.iter() {
+        // The raw string table: one pass over each name finds its end and hashes it (100k+
+        // names). A name this pass cannot end goes through `object`, which reports it.
+        let strings: &[u8] = self
+            .sections
+            .section(symtab.string_section())
+            .ok()
+            .and_then(|s| s.data(LE, self.data).ok())
+            .unwrap_or_default();
+        let mut out = Vec::with_capacity(symtab.symbols().len());
+        for sym in symtab.symbols() {
             let kind = sym.st_type();
             if kind != elf::STT_FUNC && kind != elf::STT_GNU_IFUNC {
                 continue;
@@ -343,8 +352,15 @@ impl<'data> Image<'data> for ElfImage<'data> {
             if sym.is_undefined(LE) || !self.text.contains(&addr) {
                 continue;
             }
-            let name = symtab.symbol_name(LE, sym).map_err(obj_err("ELF symbol name"))?;
-            out.push(TextSymbol { addr, size: sym.st_size(LE), name });
+            let at = sym.st_name(LE) as usize;
+            let size = sym.st_size(LE);
+            out.push(match strings.get(at..).and_then(table::fnv1a_to_nul) {
+                Some((name, hash)) => TextSymbol { addr, size, name, hash },
+                None => {
+                    let name = symtab.symbol_name(LE, sym).map_err(obj_err("ELF symbol name"))?;
+                    TextSymbol::new(addr, size, name)
+                }
+            });
         }
         Ok(out)
     }
@@ -357,6 +373,12 @@ impl<'data> Image<'data> for ElfImage<'data> {
         Ok(Pointer::Addr(bytes::u64_le(self.data, offset, "pointer slot")?))
     }
 
+    fn plain_pointers(&self, offset: u64, len: u64) -> bool {
+        // Only ET_DYN has slot relocations; a PIE's records all have one, so the scan below
+        // rarely runs to the end without a hit.
+        !self.slot_relocs.keys().any(|&slot| slot >= offset && slot - offset < len)
+    }
+
     fn symbol_address(&self, name: &[u8]) -> Option<u64> {
         [elf::SHT_SYMTAB, elf::SHT_DYNSYM].into_iter().find_map(|kind| {
             let table = self.symtab(kind).ok()?;
@@ -364,8 +386,13 @@ impl<'data> Image<'data> for ElfImage<'data> {
             // NUL follows, so no other name needs its length measured (100k+ symbols).
             let strings = self.sections.section(table.string_section()).ok()?;
             let strings = strings.data(LE, self.data).ok()?;
-            table.iter().find_map(|sym| {
+            let first = name.first();
+            table.symbols().iter().find_map(|sym| {
                 let at = sym.st_name(LE) as usize;
+                // One byte first: nearly every name differs there.
+                if first.is_some() && strings.get(at) != first {
+                    return None;
+                }
                 let candidate = strings.get(at..at.checked_add(name.len() + 1)?)?;
                 let hit = candidate.last() == Some(&0)
                     && candidate.starts_with(name)

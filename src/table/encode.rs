@@ -144,9 +144,15 @@ pub fn layout(rows: &Rows, entry: Span, stub: Option<Span>) -> Result<Layout> {
     blob.extend_from_slice(bytes_of_slice(&bucket_records));
     debug_assert_eq!(blob.len() as u64, need, "blob size planned vs written");
 
-    let sized = |mut v: Vec<u8>, span: Span| {
-        v.resize(span.size as usize, 0);
-        v
+    // The section's bytes, `v` then zeros: a zeroed allocation (fresh pages for a big section)
+    // with `v` copied in, instead of writing every zero.
+    let sized = |v: Vec<u8>, span: Span| {
+        let mut out = vec![0u8; span.size as usize];
+        let n = v.len().min(out.len());
+        if let (Some(to), Some(from)) = (out.get_mut(..n), v.get(..n)) {
+            to.copy_from_slice(from);
+        }
+        out
     };
     let (entry_bytes, stub_bytes, live) = match placement {
         Placement::InPlace => (

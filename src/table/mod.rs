@@ -29,6 +29,39 @@ pub fn fnv1a(name: &[u8]) -> u64 {
     }
 }
 
+/// The name at the start of `bytes` (up to its NUL) and its [`fnv1a`], in one pass; `None` when
+/// no NUL ends it. Whole words without a zero byte are hashed eight bytes at a time; the word
+/// holding the NUL (or flagged by the zero test) is finished byte by byte.
+pub fn fnv1a_to_nul(bytes: &[u8]) -> Option<(&[u8], u64)> {
+    const LOW: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    const PRIME: u64 = 0x0100_0000_01b3;
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut len = 0;
+    for chunk in bytes.chunks_exact(8) {
+        let word = <[u8; 8]>::try_from(chunk).ok()?;
+        let w = u64::from_le_bytes(word);
+        // Nonzero when some byte is zero (it may also flag a byte above a zero, never a word
+        // without one).
+        if w.wrapping_sub(LOW) & !w & HIGH != 0 {
+            break;
+        }
+        for b in word {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(PRIME);
+        }
+        len += 8;
+    }
+    for (i, &b) in bytes.get(len..)?.iter().enumerate() {
+        if b == 0 {
+            return Some((bytes.get(..len + i)?, if h == 0 { 1 } else { h }));
+        }
+        h ^= u64::from(b);
+        h = h.wrapping_mul(PRIME);
+    }
+    None
+}
+
 /// A decoded 16-byte site record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Record {
@@ -165,11 +198,20 @@ pub struct Rows {
 struct AliasSet {
     start: u64,
     end: u64,
-    /// End of this set's names in `Owners::names`.
+    /// The greatest end among this set and every set before it, so a backwards owner search
+    /// knows when no earlier set can contain a pc.
+    max_end: u64,
+    /// The set's first id (its first name's hash), or 0 for none: the one id of nearly every
+    /// set, so the canonical test usually ends here without touching `Owners::ids`.
+    first_id: u64,
+    /// This set's names: `Owners::names[names_start..names_end]`.
+    names_start: u32,
     names_end: u32,
-    /// End of this set's ids in `Owners::ids`: every id under which a record is canonical here
-    /// (docs/format.md, "Which records survive": `fnv(candidate)`, or `fnv(target)` of a
-    /// `__llgo_stub.` candidate), computed once per set instead of once per record.
+    /// This set's ids, `Owners::ids[ids_start..ids_end]`: every id under which a record is
+    /// canonical here (docs/format.md, "Which records survive": `fnv(candidate)`, or
+    /// `fnv(target)` of a `__llgo_stub.` candidate), computed once per set instead of once per
+    /// record.
+    ids_start: u32,
     ids_end: u32,
 }
 
@@ -178,44 +220,65 @@ pub struct Owners<'a> {
     sets: Vec<AliasSet>,
     names: Vec<&'a [u8]>,
     ids: Vec<u64>,
-    /// `max_end[i]`: the greatest end among sets `0..=i`, so a backwards owner search knows when
-    /// no earlier set can contain a pc.
-    max_end: Vec<u64>,
 }
 
 impl<'a> Owners<'a> {
-    #[allow(clippy::indexing_slicing)] // `i` runs over `0..sets.len()` of the vector built here
-    pub fn new(mut sorted: Vec<TextSymbol<'a>>, text_end: u64, style: NameStyle) -> Self {
-        // Stable merge sort: symbol tables come nearly in address order, which it exploits.
-        sorted.sort_by(|a, b| a.addr.cmp(&b.addr).then_with(|| a.name.cmp(b.name)));
-        let mut sets: Vec<AliasSet> = Vec::with_capacity(sorted.len());
-        let mut names: Vec<&'a [u8]> = Vec::with_capacity(sorted.len());
-        let mut ids: Vec<u64> = Vec::with_capacity(sorted.len() + sorted.len() / 4);
-        for sym in sorted {
+    pub fn new(symbols: Vec<TextSymbol<'a>>, text_end: u64, style: NameStyle) -> Self {
+        // The symbols in (address, name) order, ties in symbol-table order: a stable sort of
+        // (address, position) pairs by address (symbol tables come in a few ascending runs,
+        // which it merges), then each run of one address by name. Sorting small pairs instead
+        // of the symbols moves a third of the bytes and compares names only among aliases.
+        let mut order: Vec<(u64, usize)> =
+            symbols.iter().enumerate().map(|(i, s)| (s.addr, i)).collect();
+        if !order.is_sorted_by_key(|k| k.0) {
+            order.sort_by_key(|k| k.0);
+        }
+        let name_of = |i: usize| symbols.get(i).map(|s| s.name);
+        for run in order.chunk_by_mut(|a, b| a.0 == b.0) {
+            if run.len() > 1 {
+                run.sort_by(|a, b| name_of(a.1).cmp(&name_of(b.1)));
+            }
+        }
+        let mut sets: Vec<AliasSet> = Vec::with_capacity(symbols.len());
+        let mut names: Vec<&'a [u8]> = Vec::with_capacity(symbols.len());
+        let mut ids: Vec<u64> = Vec::with_capacity(symbols.len() + symbols.len() / 4);
+        for sym in order.iter().filter_map(|&(_, i)| symbols.get(i)) {
             let same_start = sets.last().is_some_and(|set| set.start == sym.addr);
             if !same_start {
                 // `end` holds the largest ELF size until the extents are settled below.
-                sets.push(AliasSet { start: sym.addr, end: 0, names_end: 0, ids_end: 0 });
+                sets.push(AliasSet {
+                    start: sym.addr,
+                    end: 0,
+                    max_end: 0,
+                    first_id: sym.hash,
+                    names_start: names.len() as u32,
+                    names_end: 0,
+                    ids_start: ids.len() as u32,
+                    ids_end: 0,
+                });
             } else if names.last() == Some(&sym.name) {
                 continue;
             }
             let Some(set) = sets.last_mut() else { continue };
             set.end = set.end.max(sym.size);
             names.push(sym.name);
-            push_ids(sym.name, style, &mut ids);
+            push_ids(sym, style, &mut ids);
             set.names_end = names.len() as u32;
             set.ids_end = ids.len() as u32;
         }
-        let mut max_end = Vec::with_capacity(sets.len());
-        let mut m = 0;
-        for i in 0..sets.len() {
-            let next = sets.get(i + 1).map_or(text_end.max(sets[i].start), |s| s.start);
-            let set = &mut sets[i];
-            set.end = if set.end == 0 { next } else { set.start.saturating_add(set.end) };
-            m = m.max(set.end);
-            max_end.push(m);
+        // Extents, walking backwards so each set sees its successor's start.
+        let mut next = None;
+        for set in sets.iter_mut().rev() {
+            let next_start = next.unwrap_or(text_end.max(set.start));
+            set.end = if set.end == 0 { next_start } else { set.start.saturating_add(set.end) };
+            next = Some(set.start);
         }
-        Owners { sets, names, ids, max_end }
+        let mut m = 0;
+        for set in &mut sets {
+            m = m.max(set.end);
+            set.max_end = m;
+        }
+        Owners { sets, names, ids }
     }
 
     /// The alias set with the greatest start `<= pc` whose extent contains `pc`, by index.
@@ -225,28 +288,33 @@ impl<'a> Owners<'a> {
 
     /// [`Owners::owner`], trying `hint` (the previous answer) and its successor before a binary
     /// search: records come mostly in text order, so this saves the search almost always.
+    #[inline]
     pub fn owner_near(&self, hint: usize, pc: u64) -> Option<usize> {
-        for i in [hint, hint + 1] {
-            let here = self.sets.get(i).is_some_and(|s| s.start <= pc);
-            let next_after = self.sets.get(i + 1).is_none_or(|s| s.start > pc);
-            if here && next_after {
-                return self.owner_from(i + 1, pc);
+        if let Some(here) = self.sets.get(hint).filter(|s| s.start <= pc) {
+            match self.sets.get(hint + 1) {
+                // `hint` is the greatest start <= pc: it owns pc when its extent reaches it.
+                Some(next) if next.start > pc => {
+                    return if pc < here.end { Some(hint) } else { self.owner_from(hint + 1, pc) };
+                }
+                None => return self.owner_from(hint + 1, pc),
+                Some(_) => {
+                    if self.sets.get(hint + 2).is_none_or(|s| s.start > pc) {
+                        return self.owner_from(hint + 2, pc);
+                    }
+                }
             }
         }
         self.owner(pc)
     }
 
     /// Searches backwards from the sets starting before `upper`.
-    // `i` runs below `upper`, which callers take from a search of `sets` (`max_end` has its length)
-    #[allow(clippy::indexing_slicing)]
     fn owner_from(&self, upper: usize, pc: u64) -> Option<usize> {
-        let mut i = upper;
-        while i > 0 {
-            i -= 1;
-            if self.max_end[i] <= pc {
+        let below = self.sets.get(..upper)?;
+        for (i, set) in below.iter().enumerate().rev() {
+            if set.max_end <= pc {
                 return None;
             }
-            if pc < self.sets[i].end {
+            if pc < set.end {
                 return Some(i);
             }
         }
@@ -259,24 +327,32 @@ impl<'a> Owners<'a> {
         self.sets[set].start
     }
 
-    // `set` is an id this index handed out; `names_end` values are ascending positions in `names`
+    // `set` is an id this index handed out; its names range lies in `names`
     #[allow(clippy::indexing_slicing)]
     pub fn names(&self, set: usize) -> &[&'a [u8]] {
-        let from = set.checked_sub(1).map_or(0, |p| self.sets[p].names_end as usize);
-        &self.names[from..self.sets[set].names_end as usize]
+        let s = &self.sets[set];
+        &self.names[s.names_start as usize..s.names_end as usize]
     }
 
     /// The ids under which records are canonical in this set.
-    // `set` is an id this index handed out; `ids_end` values are ascending positions in `ids`
+    // `set` is an id this index handed out; its ids range lies in `ids`
     #[allow(clippy::indexing_slicing)]
     pub fn ids(&self, set: usize) -> &[u64] {
-        let from = set.checked_sub(1).map_or(0, |p| self.sets[p].ids_end as usize);
-        &self.ids[from..self.sets[set].ids_end as usize]
+        let s = &self.sets[set];
+        &self.ids[s.ids_start as usize..s.ids_end as usize]
     }
 
     /// Is a record with `id` canonical in this set?
+    #[inline]
     pub fn canonical(&self, set: usize, id: u64) -> bool {
-        self.ids(set).contains(&id)
+        // `first_id` is `ids(set)[0]`: most sets have no other.
+        let Some(s) = self.sets.get(set) else { return false };
+        s.first_id == id
+            || (s.ids_end - s.ids_start > 1
+                && self
+                    .ids
+                    .get(s.ids_start as usize + 1..s.ids_end as usize)
+                    .is_some_and(|rest| rest.contains(&id)))
     }
 
     /// The set starting exactly at `addr`, if any.
@@ -293,9 +369,18 @@ impl<'a> Owners<'a> {
     }
 }
 
-/// Appends the ids a record owned by `name` may carry to be canonical.
-fn push_ids(name: &[u8], style: NameStyle, out: &mut Vec<u64>) {
-    for c in candidates(name, style) {
+/// Appends the ids a record owned by `sym` may carry to be canonical: per candidate name,
+/// its hash, then its stub target's.
+fn push_ids(sym: &TextSymbol<'_>, style: NameStyle, out: &mut Vec<u64>) {
+    // The first candidate is the name itself, whose hash the reader computed.
+    out.push(sym.hash);
+    if let Some(target) = sym.name.strip_prefix(STUB_PREFIX) {
+        out.push(fnv1a(target));
+    }
+    if style == NameStyle::Elf {
+        return;
+    }
+    for c in candidates(sym.name, style).skip(1) {
         out.push(fnv1a(c));
         if let Some(target) = c.strip_prefix(STUB_PREFIX) {
             out.push(fnv1a(target));
@@ -317,10 +402,34 @@ fn has_clone_suffix(name: &[u8]) -> bool {
     const SUFFIXES: [&[u8]; 6] =
         [b".llvm.", b".cold", b".constprop.", b".isra.", b".part.", b".specialized."];
     // Every suffix starts with a dot, so only the dots need a closer look (this runs for each
-    // inline copy, half of all records).
-    name.iter().enumerate().any(|(i, &b)| {
-        b == b'.' && name.get(i..).is_some_and(|rest| SUFFIXES.iter().any(|s| rest.starts_with(s)))
-    })
+    // inline copy, half of all records). Dots are found eight bytes at a time: a byte of
+    // `word ^ "........"` is zero exactly at a dot (the test may also flag a byte above a dot,
+    // which the closer look rejects; it never misses one).
+    let at_dot = |i: usize| match name.get(i..) {
+        // The byte after the dot first: in `pkg.Func` it rules out every suffix.
+        Some(rest @ [_, b'l' | b'c' | b'i' | b'p' | b's', ..]) => {
+            SUFFIXES.iter().any(|s| rest.starts_with(s))
+        }
+        _ => false,
+    };
+    const DOTS: u64 = 0x2e2e_2e2e_2e2e_2e2e;
+    const LOW: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let chunks = name.chunks_exact(8);
+    let tail = chunks.remainder();
+    for (k, chunk) in chunks.enumerate() {
+        let Ok(bytes) = <[u8; 8]>::try_from(chunk) else { continue };
+        let x = u64::from_le_bytes(bytes) ^ DOTS;
+        let mut hits = x.wrapping_sub(LOW) & !x & HIGH;
+        while hits != 0 {
+            if at_dot(k * 8 + (hits.trailing_zeros() / 8) as usize) {
+                return true;
+            }
+            hits &= hits - 1;
+        }
+    }
+    let base = name.len() - tail.len();
+    tail.iter().enumerate().any(|(i, &b)| b == b'.' && at_dot(base + i))
 }
 
 /// Applies the owner test and returns the sorted, deduplicated rows (docs/format.md, "Which records
@@ -333,6 +442,8 @@ pub fn build(input: Input<'_>) -> Rows {
     // First the owner test, collecting the canonical records as `(set, id)` in record order ...
     let mut canonical: Vec<(usize, u64)> = Vec::with_capacity(owners.len());
     let mut hint = 0;
+    // Per set: 0 not looked at yet, 1 no clone suffix, 2 a clone suffix.
+    let mut clone_suffixed = vec![0u8; owners.len()];
     let records =
         input.entry.iter().map(|r| (r, true)).chain(input.stub.iter().map(|r| (r, false)));
     for (record, in_entry) in records {
@@ -351,7 +462,16 @@ pub fn build(input: Input<'_>) -> Rows {
         hint = set;
         if !owners.canonical(set, record.id) {
             stats.inline_copies += 1;
-            if owners.names(set).iter().any(|n| has_clone_suffix(n)) {
+            // Whether a set's names carry a clone suffix, looked at once per set.
+            let suffixed = match clone_suffixed[set] {
+                0 => {
+                    let yes = owners.names(set).iter().any(|n| has_clone_suffix(n));
+                    clone_suffixed[set] = if yes { 2 } else { 1 };
+                    yes
+                }
+                known => known == 2,
+            };
+            if suffixed {
                 stats.clone_suffixed += 1;
             }
             continue;
@@ -376,8 +496,11 @@ pub fn build(input: Input<'_>) -> Rows {
         }
         rows.push(Row { addr: owners.start(set), func_index });
     }
-    // Records come mostly in text order: the adaptive stable sort is near linear on that.
-    rows.sort();
+    // Records come mostly in text order: often the rows are sorted already, and the adaptive
+    // stable sort is near linear on nearly sorted rows. (Starts are unique: any sort agrees.)
+    if !rows.is_sorted() {
+        rows.sort();
+    }
     Rows { rows, text_end: input.text_end, stats }
 }
 

@@ -12,7 +12,7 @@ fn fnv_matches_reference_vectors() {
 }
 
 fn sym(addr: u64, size: u64, name: &'static str) -> TextSymbol<'static> {
-    TextSymbol { addr, size, name: name.as_bytes() }
+    TextSymbol::new(addr, size, name.as_bytes())
 }
 
 fn rec(pc: u64, name: &str) -> Record {
@@ -213,6 +213,42 @@ fn owner_near_agrees_with_owner_for_any_hint() {
     for pc in (0xff0..0x1410).step_by(4) {
         for hint in 0..7 {
             assert_eq!(o.owner_near(hint, pc), o.owner(pc), "pc {pc:#x} hint {hint}");
+        }
+    }
+}
+
+#[test]
+fn fnv1a_to_nul_ends_at_the_first_nul_at_any_alignment() {
+    // Against `fnv1a` of the name cut by hand, for names of every length around the word size
+    // and bytes that the word-wise zero test flags falsely (0x01 above a zero, 0x80).
+    for len in 0..20 {
+        for fill in [b'a', 0x01, 0x80, 0xff] {
+            let mut bytes = vec![fill; len];
+            bytes.push(0);
+            bytes.extend_from_slice(&[0x01, 0, b'x', 0]);
+            let (name, hash) = fnv1a_to_nul(&bytes).unwrap();
+            assert_eq!(name, &bytes[..len], "len {len} fill {fill:#x}");
+            assert_eq!(hash, fnv1a(&bytes[..len]), "len {len} fill {fill:#x}");
+        }
+    }
+    assert_eq!(fnv1a_to_nul(b"no end"), None);
+    assert_eq!(fnv1a_to_nul(b"12345678no end"), None);
+    assert_eq!(fnv1a_to_nul(b""), None);
+}
+
+#[test]
+fn clone_suffix_found_at_any_alignment() {
+    for pad in 0..17 {
+        let base = "x".repeat(pad);
+        for suffix in [".llvm.123", ".cold", ".constprop.0", ".isra.1", ".part.2", ".specialized.3"]
+        {
+            assert!(has_clone_suffix(format!("{base}{suffix}").as_bytes()), "{base}{suffix}");
+            assert!(has_clone_suffix(format!("{base}{suffix}.tail").as_bytes()));
+        }
+        for plain in [".llv", ".col", "main.f", "a.b.c.d.e.f.g.h.i", "\u{1}.\u{0}.cold"] {
+            let name = format!("{base}{plain}");
+            let want = name.contains(".cold");
+            assert_eq!(has_clone_suffix(name.as_bytes()), want, "{name:?}");
         }
     }
 }
