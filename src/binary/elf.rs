@@ -50,6 +50,11 @@ pub struct ElfImage<'data> {
     slot_relocs: std::collections::HashMap<u64, DynReloc>,
     /// `e_shoff`: where the section headers are (for the relocation surgery's size fix).
     shoff: u64,
+    /// Per symbol table (`.symtab`, `.dynsym`): `(st_name, st_value)` of its defined symbols
+    /// whose names start with `__`, in table order, made by the first [`Image::symbol_address`]
+    /// that asks for such a name: the names it is asked for (`__llgo_funcinfo_*`) then cost a
+    /// look at a few symbols instead of a pass over 100k+.
+    underscored: [std::sync::OnceLock<Vec<(u32, u64)>>; 2],
 }
 
 /// The section the runtime reads among those of one name. Usually there is one; mold puts inputs
@@ -188,6 +193,7 @@ impl<'data> ElfImage<'data> {
             dynamic,
             slot_relocs,
             shoff: header.e_shoff(LE),
+            underscored: Default::default(),
             sections,
             segments,
             llgo,
@@ -380,26 +386,41 @@ impl<'data> Image<'data> for ElfImage<'data> {
     }
 
     fn symbol_address(&self, name: &[u8]) -> Option<u64> {
-        [elf::SHT_SYMTAB, elf::SHT_DYNSYM].into_iter().find_map(|kind| {
-            let table = self.symtab(kind).ok()?;
-            // Compare in the raw string table: a name is a match when it starts at st_name and a
-            // NUL follows, so no other name needs its length measured (100k+ symbols).
-            let strings = self.sections.section(table.string_section()).ok()?;
-            let strings = strings.data(LE, self.data).ok()?;
-            let first = name.first();
-            table.symbols().iter().find_map(|sym| {
-                let at = sym.st_name(LE) as usize;
-                // One byte first: nearly every name differs there.
-                if first.is_some() && strings.get(at) != first {
-                    return None;
+        [elf::SHT_SYMTAB, elf::SHT_DYNSYM].into_iter().zip(&self.underscored).find_map(
+            |(kind, underscored)| {
+                let table = self.symtab(kind).ok()?;
+                // Compare in the raw string table: a name is a match when it starts at st_name
+                // and a NUL follows, so no other name needs its length measured (100k+ symbols).
+                let strings = self.sections.section(table.string_section()).ok()?;
+                let strings = strings.data(LE, self.data).ok()?;
+                let matches = |at: u32| {
+                    let at = at as usize;
+                    at.checked_add(name.len() + 1)
+                        .and_then(|end| strings.get(at..end))
+                        .is_some_and(|c| c.last() == Some(&0) && c.starts_with(name))
+                };
+                if name.starts_with(b"__") {
+                    let list = underscored.get_or_init(|| {
+                        let list = table.symbols().iter().filter(|sym| {
+                            let at = sym.st_name(LE) as usize;
+                            strings.get(at..at.saturating_add(2)) == Some(b"__")
+                                && !sym.is_undefined(LE)
+                        });
+                        list.map(|sym| (sym.st_name(LE), sym.st_value(LE))).collect()
+                    });
+                    return list.iter().find(|&&(at, _)| matches(at)).map(|&(_, v)| v);
                 }
-                let candidate = strings.get(at..at.checked_add(name.len() + 1)?)?;
-                let hit = candidate.last() == Some(&0)
-                    && candidate.starts_with(name)
-                    && !sym.is_undefined(LE);
-                hit.then(|| sym.st_value(LE))
-            })
-        })
+                let first = name.first();
+                table.symbols().iter().find_map(|sym| {
+                    let at = sym.st_name(LE);
+                    // One byte first: nearly every name differs there.
+                    if first.is_some() && strings.get(at as usize) != first {
+                        return None;
+                    }
+                    (matches(at) && !sym.is_undefined(LE)).then(|| sym.st_value(LE))
+                })
+            },
+        )
     }
 
     fn addr_to_offset(&self, addr: u64, len: u64) -> Option<u64> {

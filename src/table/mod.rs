@@ -432,52 +432,83 @@ fn has_clone_suffix(name: &[u8]) -> bool {
     tail.iter().enumerate().any(|(i, &b)| b == b'.' && at_dot(base + i))
 }
 
+/// The owner test's state across the entry and stub records.
+struct OwnerTest<'o, 'a> {
+    owners: &'o Owners<'a>,
+    /// The previous record's owner: records come mostly in text order.
+    hint: usize,
+    /// Per set: 0 not looked at yet, 1 no clone suffix, 2 a clone suffix.
+    clone_suffixed: Vec<u8>,
+    /// `(set, id)` of each canonical record, in record order.
+    canonical: Vec<(usize, u64)>,
+    stats: Stats,
+}
+
+impl OwnerTest<'_, '_> {
+    /// Tests `records`; returns how many are real records (not placeholders).
+    fn run(&mut self, records: &[Record]) -> usize {
+        let owners = self.owners;
+        let mut hint = self.hint;
+        let mut real = 0;
+        for record in records {
+            let Some(pc) = record.pc else {
+                if record.id != 0 {
+                    real += 1;
+                    self.stats.no_owner += 1;
+                }
+                continue;
+            };
+            if pc == 0 || record.id == 0 {
+                continue; // a placeholder
+            }
+            real += 1;
+            let Some(set) = owners.owner_near(hint, pc) else {
+                self.stats.no_owner += 1;
+                continue;
+            };
+            hint = set;
+            if owners.canonical(set, record.id) {
+                self.canonical.push((set, record.id));
+                continue;
+            }
+            self.stats.inline_copies += 1;
+            // Whether a set's names carry a clone suffix, looked at once per set.
+            let suffixed = match self.clone_suffixed.get(set) {
+                Some(&known @ (1 | 2)) => known == 2,
+                _ => {
+                    let yes = owners.names(set).iter().any(|n| has_clone_suffix(n));
+                    if let Some(slot) = self.clone_suffixed.get_mut(set) {
+                        *slot = if yes { 2 } else { 1 };
+                    }
+                    yes
+                }
+            };
+            if suffixed {
+                self.stats.clone_suffixed += 1;
+            }
+        }
+        self.hint = hint;
+        real
+    }
+}
+
 /// Applies the owner test and returns the sorted, deduplicated rows (docs/format.md, "Which records
 /// survive").
 // `taken` has one flag per owner set, indexed by ids from `Owners`
 #[allow(clippy::indexing_slicing)]
 pub fn build(input: Input<'_>) -> Rows {
     let owners = Owners::new(input.symbols, input.text_end, input.style);
-    let mut stats = Stats::default();
+    let mut test = OwnerTest {
+        owners: &owners,
+        hint: 0,
+        clone_suffixed: vec![0u8; owners.len()],
+        canonical: Vec::with_capacity(input.entry.len() + input.stub.len()),
+        stats: Stats::default(),
+    };
     // First the owner test, collecting the canonical records as `(set, id)` in record order ...
-    let mut canonical: Vec<(usize, u64)> = Vec::with_capacity(owners.len());
-    let mut hint = 0;
-    // Per set: 0 not looked at yet, 1 no clone suffix, 2 a clone suffix.
-    let mut clone_suffixed = vec![0u8; owners.len()];
-    let records =
-        input.entry.iter().map(|r| (r, true)).chain(input.stub.iter().map(|r| (r, false)));
-    for (record, in_entry) in records {
-        if record.is_placeholder() {
-            continue;
-        }
-        if in_entry {
-            stats.entry_records += 1;
-        } else {
-            stats.stub_records += 1;
-        }
-        let Some(set) = record.pc.and_then(|pc| owners.owner_near(hint, pc)) else {
-            stats.no_owner += 1;
-            continue;
-        };
-        hint = set;
-        if !owners.canonical(set, record.id) {
-            stats.inline_copies += 1;
-            // Whether a set's names carry a clone suffix, looked at once per set.
-            let suffixed = match clone_suffixed[set] {
-                0 => {
-                    let yes = owners.names(set).iter().any(|n| has_clone_suffix(n));
-                    clone_suffixed[set] = if yes { 2 } else { 1 };
-                    yes
-                }
-                known => known == 2,
-            };
-            if suffixed {
-                stats.clone_suffixed += 1;
-            }
-            continue;
-        }
-        canonical.push((set, record.id));
-    }
+    test.stats.entry_records = test.run(&input.entry);
+    test.stats.stub_records = test.run(&input.stub);
+    let OwnerTest { canonical, mut stats, .. } = test;
     // ... then their index lookups in a loop of their own: each is a cache miss into a table
     // larger than the cache, and in a short loop body the CPU keeps several of them in flight.
     let mut rows = Vec::with_capacity(canonical.len());
