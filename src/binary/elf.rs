@@ -26,6 +26,8 @@ pub const EXTERNAL_MODE: &str = "external table mode (-pclntab=external): the id
      ties a sidecar table to these exact bytes, the executable must stay as linked";
 
 type Header = elf::FileHeader64<LittleEndian>;
+/// Symbol tables below this size are scanned on one thread: a thread costs more than it saves.
+const PARALLEL_SYMBOLS: usize = 32 * 1024;
 const LE: LittleEndian = LittleEndian;
 
 fn obj_err(what: &str) -> impl Fn(object::read::Error) -> Error + '_ {
@@ -348,26 +350,39 @@ impl<'data> Image<'data> for ElfImage<'data> {
             .ok()
             .and_then(|s| s.data(LE, self.data).ok())
             .unwrap_or_default();
-        let mut out = Vec::with_capacity(symtab.symbols().len());
-        for sym in symtab.symbols() {
-            let kind = sym.st_type();
-            if kind != elf::STT_FUNC && kind != elf::STT_GNU_IFUNC {
-                continue;
-            }
-            let addr = sym.st_value(LE);
-            if sym.is_undefined(LE) || !self.text.contains(&addr) {
-                continue;
-            }
-            let at = sym.st_name(LE) as usize;
-            let size = sym.st_size(LE);
-            out.push(match strings.get(at..).and_then(table::fnv1a_to_nul) {
-                Some((name, hash)) => TextSymbol { addr, size, name, hash },
-                None => {
-                    let name = symtab.symbol_name(LE, sym).map_err(obj_err("ELF symbol name"))?;
-                    TextSymbol::new(addr, size, name)
+        let text = self.text.clone();
+        let scan = |syms: &'data [elf::Sym64<LittleEndian>]| -> Result<Vec<TextSymbol<'data>>> {
+            let mut out = Vec::with_capacity(syms.len());
+            for sym in syms {
+                let kind = sym.st_type();
+                if kind != elf::STT_FUNC && kind != elf::STT_GNU_IFUNC {
+                    continue;
                 }
-            });
-        }
+                let addr = sym.st_value(LE);
+                if sym.is_undefined(LE) || !text.contains(&addr) {
+                    continue;
+                }
+                let at = sym.st_name(LE) as usize;
+                let size = sym.st_size(LE);
+                out.push(match strings.get(at..).and_then(table::fnv1a_to_nul) {
+                    Some((name, hash)) => TextSymbol { addr, size, name, hash },
+                    None => {
+                        let name =
+                            symtab.symbol_name(LE, sym).map_err(obj_err("ELF symbol name"))?;
+                        TextSymbol::new(addr, size, name)
+                    }
+                });
+            }
+            Ok(out)
+        };
+        // A large table is scanned in two halves, the second on another thread; the halves
+        // joined in order are the one-pass result (and the first error in table order wins).
+        let all = symtab.symbols();
+        let worth = all.len() >= PARALLEL_SYMBOLS;
+        let (head, tail) = all.split_at(if worth { all.len() / 2 } else { all.len() });
+        let (head, tail) = table::join(worth, || scan(head), || scan(tail));
+        let mut out = head?;
+        out.extend_from_slice(&tail?);
         Ok(out)
     }
 

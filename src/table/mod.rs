@@ -62,6 +62,54 @@ pub fn fnv1a_to_nul(bytes: &[u8]) -> Option<(&[u8], u64)> {
     None
 }
 
+/// Whether this process may run on more than one CPU (asked once).
+fn spare_core() -> bool {
+    static SPARE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SPARE.get_or_init(|| std::thread::available_parallelism().is_ok_and(|n| n.get() > 1))
+}
+
+/// Runs `a` here and `b` on a second thread when `worth` it (enough work to pay for a thread)
+/// and the process may use a second CPU; otherwise (or when no thread can be made) both here,
+/// `a` first. The results are the same either way: only the wall time differs.
+pub(crate) fn join<RA, RB>(
+    worth: bool,
+    a: impl FnOnce() -> RA,
+    b: impl FnOnce() -> RB + Send,
+) -> (RA, RB)
+where
+    RB: Send,
+{
+    if !(worth && spare_core()) {
+        let ra = a();
+        return (ra, b());
+    }
+    // `b` waits in a slot the thread takes it from, so that it is still here to run when the
+    // thread cannot be made.
+    let slot = std::sync::Mutex::new(Some(b));
+    let take = || slot.lock().ok().and_then(|mut b| b.take());
+    std::thread::scope(|scope| {
+        let spawned = std::thread::Builder::new().spawn_scoped(scope, || take().map(|b| b())).ok();
+        let ra = a();
+        let rb = match spawned.map(|t| t.join()) {
+            Some(Ok(Some(rb))) => Some(rb),
+            // A panic on the thread is a bug: it goes on here, as it would have without one.
+            Some(Err(panic)) => std::panic::resume_unwind(panic),
+            Some(Ok(None)) | None => None,
+        };
+        let rb = match rb {
+            Some(rb) => rb,
+            None => match take() {
+                Some(b) => b(),
+                None => unreachable!("the second half ran nowhere"),
+            },
+        };
+        (ra, rb)
+    })
+}
+
+/// Records below this count are tested on one thread: a thread costs more than it saves.
+const PARALLEL_RECORDS: usize = 32 * 1024;
+
 /// A decoded 16-byte site record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Record {
@@ -215,6 +263,19 @@ struct AliasSet {
     ids_end: u32,
 }
 
+impl AliasSet {
+    /// The set's extent once the next set's start is known (the largest ELF size, else up to
+    /// `next_start`), and the end of its names and ids.
+    fn settle(mut self, next_start: u64, max_end: &mut u64, names: usize, ids: usize) -> Self {
+        self.end = if self.end == 0 { next_start } else { self.start.saturating_add(self.end) };
+        *max_end = (*max_end).max(self.end);
+        self.max_end = *max_end;
+        self.names_end = names as u32;
+        self.ids_end = ids as u32;
+        self
+    }
+}
+
 /// The text symbols grouped into alias sets, sorted by start, for owner lookups.
 pub struct Owners<'a> {
     sets: Vec<AliasSet>,
@@ -225,30 +286,38 @@ pub struct Owners<'a> {
 impl<'a> Owners<'a> {
     pub fn new(symbols: Vec<TextSymbol<'a>>, text_end: u64, style: NameStyle) -> Self {
         // The symbols in (address, name) order, ties in symbol-table order: a stable sort of
-        // (address, position) pairs by address (symbol tables come in a few ascending runs,
-        // which it merges), then each run of one address by name. Sorting small pairs instead
-        // of the symbols moves a third of the bytes and compares names only among aliases.
+        // (address, position) pairs (symbol tables come in a few ascending runs, which it
+        // merges). Sorting small pairs instead of the symbols moves a third of the bytes; names
+        // are compared only among aliases.
         let mut order: Vec<(u64, usize)> =
             symbols.iter().enumerate().map(|(i, s)| (s.addr, i)).collect();
-        if !order.is_sorted_by_key(|k| k.0) {
-            order.sort_by_key(|k| k.0);
-        }
         let name_of = |i: usize| symbols.get(i).map(|s| s.name);
-        for run in order.chunk_by_mut(|a, b| a.0 == b.0) {
-            if run.len() > 1 {
-                run.sort_by(|a, b| name_of(a.1).cmp(&name_of(b.1)));
-            }
+        let by_addr_name = |a: &(u64, usize), b: &(u64, usize)| {
+            a.0.cmp(&b.0).then_with(|| name_of(a.1).cmp(&name_of(b.1)))
+        };
+        if !order.is_sorted_by(|a, b| by_addr_name(a, b).is_le()) {
+            order.sort_by(by_addr_name);
         }
         let mut sets: Vec<AliasSet> = Vec::with_capacity(symbols.len());
         let mut names: Vec<&'a [u8]> = Vec::with_capacity(symbols.len());
         let mut ids: Vec<u64> = Vec::with_capacity(symbols.len() + symbols.len() / 4);
+        // The set being filled; it is settled when the next start (or the end) is known.
+        let mut open: Option<AliasSet> = None;
+        let mut max_end = 0;
         for sym in order.iter().filter_map(|&(_, i)| symbols.get(i)) {
-            let same_start = sets.last().is_some_and(|set| set.start == sym.addr);
-            if !same_start {
-                // `end` holds the largest ELF size until the extents are settled below.
-                sets.push(AliasSet {
+            if let Some(set) = open.as_mut().filter(|set| set.start == sym.addr) {
+                if names.last() == Some(&sym.name) {
+                    continue;
+                }
+                set.end = set.end.max(sym.size);
+            } else {
+                if let Some(set) = open.take() {
+                    sets.push(set.settle(sym.addr, &mut max_end, names.len(), ids.len()));
+                }
+                // `end` holds the largest ELF size until the set is settled.
+                open = Some(AliasSet {
                     start: sym.addr,
-                    end: 0,
+                    end: sym.size,
                     max_end: 0,
                     first_id: sym.hash,
                     names_start: names.len() as u32,
@@ -256,27 +325,13 @@ impl<'a> Owners<'a> {
                     ids_start: ids.len() as u32,
                     ids_end: 0,
                 });
-            } else if names.last() == Some(&sym.name) {
-                continue;
             }
-            let Some(set) = sets.last_mut() else { continue };
-            set.end = set.end.max(sym.size);
             names.push(sym.name);
             push_ids(sym, style, &mut ids);
-            set.names_end = names.len() as u32;
-            set.ids_end = ids.len() as u32;
         }
-        // Extents, walking backwards so each set sees its successor's start.
-        let mut next = None;
-        for set in sets.iter_mut().rev() {
-            let next_start = next.unwrap_or(text_end.max(set.start));
-            set.end = if set.end == 0 { next_start } else { set.start.saturating_add(set.end) };
-            next = Some(set.start);
-        }
-        let mut m = 0;
-        for set in &mut sets {
-            m = m.max(set.end);
-            set.max_end = m;
+        if let Some(set) = open {
+            let next = text_end.max(set.start);
+            sets.push(set.settle(next, &mut max_end, names.len(), ids.len()));
         }
         Owners { sets, names, ids }
     }
@@ -444,7 +499,17 @@ struct OwnerTest<'o, 'a> {
     stats: Stats,
 }
 
-impl OwnerTest<'_, '_> {
+impl<'o, 'a> OwnerTest<'o, 'a> {
+    fn new(owners: &'o Owners<'a>, records: usize) -> Self {
+        OwnerTest {
+            owners,
+            hint: 0,
+            clone_suffixed: vec![0u8; owners.len()],
+            canonical: Vec::with_capacity(records),
+            stats: Stats::default(),
+        }
+    }
+
     /// Tests `records`; returns how many are real records (not placeholders).
     fn run(&mut self, records: &[Record]) -> usize {
         let owners = self.owners;
@@ -498,17 +563,35 @@ impl OwnerTest<'_, '_> {
 #[allow(clippy::indexing_slicing)]
 pub fn build(input: Input<'_>) -> Rows {
     let owners = Owners::new(input.symbols, input.text_end, input.style);
-    let mut test = OwnerTest {
-        owners: &owners,
-        hint: 0,
-        clone_suffixed: vec![0u8; owners.len()],
-        canonical: Vec::with_capacity(input.entry.len() + input.stub.len()),
-        stats: Stats::default(),
-    };
-    // First the owner test, collecting the canonical records as `(set, id)` in record order ...
-    test.stats.entry_records = test.run(&input.entry);
-    test.stats.stub_records = test.run(&input.stub);
-    let OwnerTest { canonical, mut stats, .. } = test;
+    // First the owner test, collecting the canonical records as `(set, id)` in record order:
+    // the first half of the entry records here, the rest on a second thread; the two lists,
+    // joined in that order, are the one-thread list.
+    let (entry, stub) = (&input.entry, &input.stub);
+    let worth = entry.len() + stub.len() >= PARALLEL_RECORDS;
+    let (head, tail) = entry.split_at(if worth { entry.len() / 2 } else { entry.len() });
+    let owners = &owners;
+    let (mut first, second) = join(
+        worth,
+        || {
+            let mut test = OwnerTest::new(owners, entry.len() + stub.len());
+            test.stats.entry_records = test.run(head);
+            test
+        },
+        || {
+            let mut test = OwnerTest::new(owners, tail.len() + stub.len());
+            test.stats.entry_records = test.run(tail);
+            test.stats.stub_records = test.run(stub);
+            test
+        },
+    );
+    first.canonical.extend_from_slice(&second.canonical);
+    let (canonical, mut stats) = (first.canonical, first.stats);
+    let more = second.stats;
+    stats.entry_records += more.entry_records;
+    stats.stub_records += more.stub_records;
+    stats.no_owner += more.no_owner;
+    stats.inline_copies += more.inline_copies;
+    stats.clone_suffixed += more.clone_suffixed;
     // ... then their index lookups in a loop of their own: each is a cache miss into a table
     // larger than the cache, and in a short loop body the CPU keeps several of them in flight.
     let mut rows = Vec::with_capacity(canonical.len());
