@@ -109,6 +109,8 @@ where
 
 /// Records below this count are tested on one thread: a thread costs more than it saves.
 const PARALLEL_RECORDS: usize = 32 * 1024;
+/// Symbols below this count are grouped on one thread.
+const PARALLEL_SYMBOLS: usize = 32 * 1024;
 
 /// A decoded 16-byte site record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -242,7 +244,7 @@ pub struct Rows {
 /// Functions at one address, with their common extent `[start, end)`. Names and ids live in
 /// flat vectors of [`Owners`] (one allocation for all sets, not two per set); a set's range there
 /// runs from the previous set's end to its own.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct AliasSet {
     start: u64,
     end: u64,
@@ -298,9 +300,53 @@ impl<'a> Owners<'a> {
         if !order.is_sorted_by(|a, b| by_addr_name(a, b).is_le()) {
             order.sort_by(by_addr_name);
         }
-        let mut sets: Vec<AliasSet> = Vec::with_capacity(symbols.len());
-        let mut names: Vec<&'a [u8]> = Vec::with_capacity(symbols.len());
-        let mut ids: Vec<u64> = Vec::with_capacity(symbols.len() + symbols.len() / 4);
+        // Large tables are grouped in two halves of the order, on two threads: the cut falls
+        // between two addresses, so no set spans it; the halves joined (the second's positions
+        // shifted past the first's, its running maximum of ends continued) are the one-pass sets.
+        let n = order.len();
+        let worth = n >= PARALLEL_SYMBOLS;
+        let mut cut = if worth { n / 2 } else { n };
+        while cut > 0 && cut < n && order.get(cut - 1).map(|k| k.0) == order.get(cut).map(|k| k.0) {
+            cut += 1;
+        }
+        let (head, tail) = order.split_at(cut);
+        let after_head = tail.first().map(|k| k.0);
+        let symbols = &symbols;
+        let (mut owners, more) = join(
+            worth,
+            || Self::group(symbols, head, n, style, after_head, text_end),
+            || Self::group(symbols, tail, tail.len(), style, None, text_end),
+        );
+        let (names_shift, ids_shift) = (owners.names.len() as u32, owners.ids.len() as u32);
+        let mut max_end = owners.sets.last().map_or(0, |s| s.max_end);
+        owners.sets.extend(more.sets.into_iter().map(|mut set| {
+            set.names_start += names_shift;
+            set.names_end += names_shift;
+            set.ids_start += ids_shift;
+            set.ids_end += ids_shift;
+            max_end = max_end.max(set.max_end);
+            set.max_end = max_end;
+            set
+        }));
+        owners.names.extend_from_slice(&more.names);
+        owners.ids.extend_from_slice(&more.ids);
+        owners
+    }
+
+    /// The alias sets of the symbols at `order` (sorted, not splitting an address), the last
+    /// one ending at `next_start` (else at the text end), in vectors with room for `room`
+    /// symbols.
+    fn group(
+        symbols: &[TextSymbol<'a>],
+        order: &[(u64, usize)],
+        room: usize,
+        style: NameStyle,
+        next_start: Option<u64>,
+        text_end: u64,
+    ) -> Self {
+        let mut sets: Vec<AliasSet> = Vec::with_capacity(room);
+        let mut names: Vec<&'a [u8]> = Vec::with_capacity(room);
+        let mut ids: Vec<u64> = Vec::with_capacity(room + room / 4);
         // The set being filled; it is settled when the next start (or the end) is known.
         let mut open: Option<AliasSet> = None;
         let mut max_end = 0;
@@ -330,7 +376,7 @@ impl<'a> Owners<'a> {
             push_ids(sym, style, &mut ids);
         }
         if let Some(set) = open {
-            let next = text_end.max(set.start);
+            let next = next_start.unwrap_or(text_end.max(set.start));
             sets.push(set.settle(next, &mut max_end, names.len(), ids.len()));
         }
         Owners { sets, names, ids }

@@ -252,3 +252,35 @@ fn clone_suffix_found_at_any_alignment() {
         }
     }
 }
+
+#[test]
+fn owners_grouped_in_two_halves_equal_one_pass() {
+    // Enough symbols for the two-thread grouping, in two descending-then-ascending runs, with
+    // aliases, repeated names at one address (the first size wins), sized and unsized symbols,
+    // stubs, and an alias run placed where the halves meet.
+    let names: Vec<String> = (0..70_000).map(|i| format!("pkg.F{i}")).collect();
+    let stub: Vec<String> = (0..100).map(|i| format!("__llgo_stub.pkg.F{i}")).collect();
+    let mut syms = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let addr = 0x10_0000 + (i as u64 / 3) * 0x40; // three names per address
+        let size = if i % 5 == 0 { 0x20 } else { 0 };
+        syms.push(TextSymbol::new(addr, size, name.as_bytes()));
+        if i % 7 == 0 {
+            syms.push(TextSymbol::new(addr, size + 8, name.as_bytes()));
+        }
+    }
+    for (i, name) in stub.iter().enumerate() {
+        syms.push(TextSymbol::new(0x10_0000 + i as u64 * 0x40, 0, name.as_bytes()));
+    }
+    syms[..40_000].reverse();
+    let text_end = 0x10_0000 + 70_000 / 3 * 0x40 + 0x100;
+    let two = Owners::new(syms.clone(), text_end, NameStyle::Elf);
+    // The one-pass grouping over the order the owner test defines: by address, then name, ties
+    // in table order.
+    let mut order: Vec<(u64, usize)> = syms.iter().enumerate().map(|(i, s)| (s.addr, i)).collect();
+    order.sort_by(|a, b| (a.0, syms[a.1].name).cmp(&(b.0, syms[b.1].name)));
+    let one = Owners::group(&syms, &order, syms.len(), NameStyle::Elf, None, text_end);
+    assert_eq!(two.sets.len(), 70_000usize.div_ceil(3));
+    assert!(two.sets == one.sets, "alias sets differ");
+    assert!(two.names == one.names && two.ids == one.ids, "names or ids differ");
+}
