@@ -104,7 +104,7 @@ impl LlgoSections {
     }
 }
 
-pub trait Image<'data> {
+pub trait Image<'data>: Sync {
     /// The image's bytes (one slice of a universal binary).
     fn data(&self) -> &'data [u8];
 
