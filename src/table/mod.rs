@@ -556,6 +556,14 @@ impl<'o, 'a> OwnerTest<'o, 'a> {
         }
     }
 
+    /// The canonical records as `(set, start, funcIndex)`, funcIndex 0 when the index has no
+    /// (or a zero) funcIndex for the id.
+    fn look_up(&self, index: &SymbolIndex) -> Vec<(usize, u64, u32)> {
+        let start = |set| self.owners.start(set);
+        let found = |&(set, id)| (set, start(set), index.func_index(id).unwrap_or(0));
+        self.canonical.iter().map(found).collect()
+    }
+
     /// Tests `records`; returns how many are real records (not placeholders).
     fn run(&mut self, records: &[Record]) -> usize {
         let owners = self.owners;
@@ -615,46 +623,44 @@ pub fn build(input: Input<'_>) -> Rows {
     let (entry, stub) = (&input.entry, &input.stub);
     let worth = entry.len() + stub.len() >= PARALLEL_RECORDS;
     let (head, tail) = entry.split_at(if worth { entry.len() / 2 } else { entry.len() });
-    let owners = &owners;
-    let (mut first, second) = join(
+    let (owners, index) = (&owners, &input.index);
+    // Each half also looks its canonical records up in the symbol index (a cache miss each,
+    // into a table larger than the cache: in this short loop of their own the CPU keeps several
+    // in flight) ...
+    let (first, second) = join(
         worth,
         || {
-            let mut test = OwnerTest::new(owners, entry.len() + stub.len());
+            let mut test = OwnerTest::new(owners, head.len());
             test.stats.entry_records = test.run(head);
-            test
+            (test.look_up(index), test.stats)
         },
         || {
             let mut test = OwnerTest::new(owners, tail.len() + stub.len());
             test.stats.entry_records = test.run(tail);
             test.stats.stub_records = test.run(stub);
-            test
+            (test.look_up(index), test.stats)
         },
     );
-    first.canonical.extend_from_slice(&second.canonical);
-    let (canonical, mut stats) = (first.canonical, first.stats);
-    let more = second.stats;
+    let ((found, mut stats), (more_found, more)) = (first, second);
     stats.entry_records += more.entry_records;
     stats.stub_records += more.stub_records;
     stats.no_owner += more.no_owner;
     stats.inline_copies += more.inline_copies;
     stats.clone_suffixed += more.clone_suffixed;
-    // ... then their index lookups in a loop of their own: each is a cache miss into a table
-    // larger than the cache, and in a short loop body the CPU keeps several of them in flight.
-    let mut rows = Vec::with_capacity(canonical.len());
+    // ... then, in record order, the first canonical record of each function start makes its
+    // row.
+    let mut rows = Vec::with_capacity(found.len() + more_found.len());
     let mut taken = vec![false; owners.len()];
-    for (set, id) in canonical {
-        let func_index = match input.index.func_index(id) {
-            Some(f) if f != 0 => f,
-            _ => {
-                stats.not_in_index += 1;
-                continue;
-            }
-        };
+    for (set, addr, func_index) in found.into_iter().chain(more_found) {
+        if func_index == 0 {
+            stats.not_in_index += 1;
+            continue;
+        }
         if std::mem::replace(&mut taken[set], true) {
             stats.duplicates += 1;
             continue;
         }
-        rows.push(Row { addr: owners.start(set), func_index });
+        rows.push(Row { addr, func_index });
     }
     // Records come mostly in text order: often the rows are sorted already, and the adaptive
     // stable sort is near linear on nearly sorted rows. (Starts are unique: any sort agrees.)
