@@ -69,41 +69,34 @@ fn spare_core() -> bool {
 }
 
 /// Runs `a` here and `b` on a second thread when `worth` it (enough work to pay for a thread)
-/// and the process may use a second CPU; otherwise (or when no thread can be made) both here,
+/// and the process may use a second CPU; otherwise, or when no thread can be made, both here,
 /// `a` first. The results are the same either way: only the wall time differs.
-pub(crate) fn join<RA, RB>(
+pub(crate) fn join<RA, RB: Send>(
     worth: bool,
     a: impl FnOnce() -> RA,
-    b: impl FnOnce() -> RB + Send,
-) -> (RA, RB)
-where
-    RB: Send,
-{
+    b: impl Fn() -> RB + Sync,
+) -> (RA, RB) {
     if !(worth && spare_core()) {
         let ra = a();
         return (ra, b());
     }
-    // `b` waits in a slot the thread takes it from, so that it is still here to run when the
-    // thread cannot be made.
-    let slot = std::sync::Mutex::new(Some(b));
-    let take = || slot.lock().ok().and_then(|mut b| b.take());
     std::thread::scope(|scope| {
-        let spawned = std::thread::Builder::new().spawn_scoped(scope, || take().map(|b| b())).ok();
-        let ra = a();
-        let rb = match spawned.map(|t| t.join()) {
-            Some(Ok(Some(rb))) => Some(rb),
-            // A panic on the thread is a bug: it goes on here, as it would have without one.
-            Some(Err(panic)) => std::panic::resume_unwind(panic),
-            Some(Ok(None)) | None => None,
-        };
-        let rb = match rb {
-            Some(rb) => rb,
-            None => match take() {
-                Some(b) => b(),
-                None => unreachable!("the second half ran nowhere"),
-            },
-        };
-        (ra, rb)
+        let b = &b;
+        match std::thread::Builder::new().spawn_scoped(scope, b) {
+            Ok(thread) => {
+                let ra = a();
+                match thread.join() {
+                    Ok(rb) => (ra, rb),
+                    // A panic on the thread is a bug: it goes on here, as it would have without
+                    // the thread.
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
+            }
+            Err(_) => {
+                let ra = a();
+                (ra, b())
+            }
+        }
     })
 }
 
