@@ -351,8 +351,12 @@ impl<'data> Image<'data> for ElfImage<'data> {
             .and_then(|s| s.data(LE, self.data).ok())
             .unwrap_or_default();
         let text = self.text.clone();
-        let scan = |syms: &'data [elf::Sym64<LittleEndian>]| -> Result<Vec<TextSymbol<'data>>> {
-            let mut out = Vec::with_capacity(syms.len());
+        // `room`: the vector's capacity, so that the second half's symbols join the first's
+        // without a copy of both.
+        let scan = |syms: &'data [elf::Sym64<LittleEndian>],
+                    room: usize|
+         -> Result<Vec<TextSymbol<'data>>> {
+            let mut out = Vec::with_capacity(room);
             for sym in syms {
                 let kind = sym.st_type();
                 if kind != elf::STT_FUNC && kind != elf::STT_GNU_IFUNC {
@@ -380,7 +384,7 @@ impl<'data> Image<'data> for ElfImage<'data> {
         let all = symtab.symbols();
         let worth = all.len() >= PARALLEL_SYMBOLS;
         let (head, tail) = all.split_at(if worth { all.len() / 2 } else { all.len() });
-        let (head, tail) = table::join(worth, || scan(head), || scan(tail));
+        let (head, tail) = table::join(worth, || scan(head, all.len()), || scan(tail, tail.len()));
         let mut out = head?;
         out.extend_from_slice(&tail?);
         Ok(out)
