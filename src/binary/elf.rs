@@ -382,7 +382,7 @@ impl<'data> Image<'data> for ElfImage<'data> {
         // A large table is scanned in two halves, the second on another thread; the halves
         // joined in order are the one-pass result (and the first error in table order wins).
         let all = symtab.symbols();
-        let worth = all.len() >= PARALLEL_SYMBOLS;
+        let worth = all.len() >= PARALLEL_SYMBOLS && table::spare_core();
         let (head, tail) = all.split_at(if worth { all.len() / 2 } else { all.len() });
         let (head, tail) = table::join(worth, || scan(head, all.len()), || scan(tail, tail.len()));
         let mut out = head?;

@@ -62,8 +62,9 @@ pub fn fnv1a_to_nul(bytes: &[u8]) -> Option<(&[u8], u64)> {
     None
 }
 
-/// Whether this process may run on more than one CPU (asked once).
-fn spare_core() -> bool {
+/// Whether this process may run on more than one CPU (asked once). Callers split work in two
+/// only when it may: on one CPU the work stays whole, as without threads.
+pub(crate) fn spare_core() -> bool {
     static SPARE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *SPARE.get_or_init(|| std::thread::available_parallelism().is_ok_and(|n| n.get() > 1))
 }
@@ -297,7 +298,7 @@ impl<'a> Owners<'a> {
         // between two addresses, so no set spans it; the halves joined (the second's positions
         // shifted past the first's, its running maximum of ends continued) are the one-pass sets.
         let n = order.len();
-        let worth = n >= PARALLEL_SYMBOLS;
+        let worth = n >= PARALLEL_SYMBOLS && spare_core();
         let mut cut = if worth { n / 2 } else { n };
         while cut > 0 && cut < n && order.get(cut - 1).map(|k| k.0) == order.get(cut).map(|k| k.0) {
             cut += 1;
@@ -614,7 +615,7 @@ pub fn build(input: Input<'_>) -> Rows {
     // the first half of the entry records here, the rest on a second thread; the two lists,
     // joined in that order, are the one-thread list.
     let (entry, stub) = (&input.entry, &input.stub);
-    let worth = entry.len() + stub.len() >= PARALLEL_RECORDS;
+    let worth = entry.len() + stub.len() >= PARALLEL_RECORDS && spare_core();
     let (head, tail) = entry.split_at(if worth { entry.len() / 2 } else { entry.len() });
     let (owners, index) = (&owners, &input.index);
     // Each half also looks its canonical records up in the symbol index (a cache miss each,
