@@ -32,6 +32,7 @@ pub fn fnv1a(name: &[u8]) -> u64 {
 /// The name at the start of `bytes` (up to its NUL) and its [`fnv1a`], in one pass; `None` when
 /// no NUL ends it. Whole words without a zero byte are hashed eight bytes at a time; the word
 /// holding the NUL (or flagged by the zero test) is finished byte by byte.
+#[inline]
 pub fn fnv1a_to_nul(bytes: &[u8]) -> Option<(&[u8], u64)> {
     const LOW: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
