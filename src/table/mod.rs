@@ -393,9 +393,15 @@ impl<'a> Owners<'a> {
                     return if pc < here.end { Some(hint) } else { self.owner_from(hint + 1, pc) };
                 }
                 None => return self.owner_from(hint + 1, pc),
-                Some(_) => {
+                // The next set is the greatest start <= pc (the record moved on by one
+                // function): the same test one set on.
+                Some(next) => {
                     if self.sets.get(hint + 2).is_none_or(|s| s.start > pc) {
-                        return self.owner_from(hint + 2, pc);
+                        return if pc < next.end {
+                            Some(hint + 1)
+                        } else {
+                            self.owner_from(hint + 2, pc)
+                        };
                     }
                 }
             }
