@@ -69,7 +69,15 @@ pub fn records(image: &dyn Image<'_>, section: SectionInfo, what: &str) -> Resul
     }
     let data = image.data();
     let n = section.size / RECORD_SIZE;
-    bytes::slice(data, section.offset, section.size, what)?;
+    let raw = bytes::slice(data, section.offset, section.size, what)?;
+    if image.plain_pointers(section.offset, section.size) {
+        // Every pc is the plain word: decode straight from the section's bytes.
+        let word = |b: Option<&[u8; 8]>| u64::from_le_bytes(b.copied().unwrap_or_default());
+        return Ok(raw
+            .chunks_exact(RECORD_SIZE as usize)
+            .map(|r| Record { pc: Some(word(r.first_chunk())), id: word(r.last_chunk()) })
+            .collect());
+    }
     let mut out = Vec::with_capacity(n as usize);
     for i in 0..n {
         let at = section.offset + i * RECORD_SIZE;
@@ -209,16 +217,34 @@ pub fn funcinfo_count(image: &dyn Image<'_>) -> Option<u64> {
 /// Everything the table builder needs; `Ok(None)` when there is no symbol index.
 pub fn input<'data>(image: &dyn Image<'data>) -> Result<Option<(Input<'data>, IndexSource)>> {
     let sections = image.sections();
-    let entry = records(image, sections.entry, "llgo_funcinfo_entry")?;
-    let stub = match sections.stub {
-        Some(stub) => records(image, stub, "llgo_funcinfo_stubsite")?,
-        None => Vec::new(),
-    };
-    let Some((index, source)) = symbol_index(image)? else {
+    // For a large image the symbols are read on a second thread while the records and the
+    // index are decoded here; the results are looked at in the one-thread order (records,
+    // index, symbols), so the outcome and the first error are the same.
+    let worth = sections.entry.size / RECORD_SIZE >= PARALLEL_RECORDS && crate::table::spare_core();
+    let (records_and_index, symbols) = crate::table::join(
+        worth,
+        || -> Result<_> {
+            let entry = records(image, sections.entry, "llgo_funcinfo_entry")?;
+            let stub = match sections.stub {
+                Some(stub) => records(image, stub, "llgo_funcinfo_stubsite")?,
+                None => Vec::new(),
+            };
+            Ok((entry, stub, symbol_index(image)?))
+        },
+        || worth.then(|| image.text_symbols()),
+    );
+    let (entry, stub, index) = records_and_index?;
+    let Some((index, source)) = index else {
         return Ok(None);
     };
-    let symbols = image.text_symbols()?;
+    let symbols = match symbols {
+        Some(symbols) => symbols?,
+        None => image.text_symbols()?,
+    };
     let input =
         Input { style: image.style(), symbols, text_end: image.text().end, entry, stub, index };
     Ok(Some((input, source)))
 }
+
+/// Entry sections with fewer records are decoded on one thread.
+const PARALLEL_RECORDS: u64 = 32 * 1024;

@@ -24,6 +24,16 @@ pub struct TextSymbol<'a> {
     /// ELF `st_size`; 0 when unknown (always on Mach-O).
     pub size: u64,
     pub name: &'a [u8],
+    /// [`crate::table::fnv1a`] of `name`: a reader computes it in the pass that finds the name's
+    /// end, so the owner test never walks the name again.
+    pub hash: u64,
+}
+
+impl<'a> TextSymbol<'a> {
+    /// A symbol whose name's hash is computed here.
+    pub fn new(addr: u64, size: u64, name: &'a [u8]) -> Self {
+        TextSymbol { addr, size, name, hash: crate::table::fnv1a(name) }
+    }
 }
 
 /// A section's place in memory and in the image's bytes.
@@ -94,7 +104,7 @@ impl LlgoSections {
     }
 }
 
-pub trait Image<'data> {
+pub trait Image<'data>: Sync {
     /// The image's bytes (one slice of a universal binary).
     fn data(&self) -> &'data [u8];
 
@@ -120,6 +130,14 @@ pub trait Image<'data> {
     /// Decodes the pointer stored in the 8 bytes at `offset` (plain word, relocation or
     /// chained-fixup node).
     fn pointer_at(&self, offset: u64) -> Result<Pointer>;
+
+    /// Whether every 8-byte slot in `offset .. offset + len` holds its pointer as the plain
+    /// little-endian word, as [`Image::pointer_at`] would decode it: no relocation or chained
+    /// fixup writes any of them. Lets a reader decode a whole section from its bytes; `false`
+    /// (always correct) sends it through [`Image::pointer_at`] slot by slot.
+    fn plain_pointers(&self, _offset: u64, _len: u64) -> bool {
+        false
+    }
 
     /// Address of a defined symbol by its compiler name (the reader adds Mach-O's `_`).
     fn symbol_address(&self, name: &[u8]) -> Option<u64>;

@@ -13,6 +13,7 @@ use crate::bytes;
 use crate::error::{Error, Result};
 use crate::image::{Image, LlgoSections, NameStyle, Pointer, SectionInfo, TextSymbol};
 use crate::malformed;
+use crate::table;
 // PT_DYNAMIC and the dynamic relocations (issue 10).
 use crate::binary::elf_dynamic::{self, DynReloc, Dynamic, Source};
 
@@ -25,6 +26,8 @@ pub const EXTERNAL_MODE: &str = "external table mode (-pclntab=external): the id
      ties a sidecar table to these exact bytes, the executable must stay as linked";
 
 type Header = elf::FileHeader64<LittleEndian>;
+/// Symbol tables below this size are scanned on one thread: a thread costs more than it saves.
+const PARALLEL_SYMBOLS: usize = 32 * 1024;
 const LE: LittleEndian = LittleEndian;
 
 fn obj_err(what: &str) -> impl Fn(object::read::Error) -> Error + '_ {
@@ -49,6 +52,11 @@ pub struct ElfImage<'data> {
     slot_relocs: std::collections::HashMap<u64, DynReloc>,
     /// `e_shoff`: where the section headers are (for the relocation surgery's size fix).
     shoff: u64,
+    /// Per symbol table (`.symtab`, `.dynsym`): `(st_name, st_value)` of its defined symbols
+    /// whose names start with `__`, in table order, made by the first [`Image::symbol_address`]
+    /// that asks for such a name: the names it is asked for (`__llgo_funcinfo_*`) then cost a
+    /// look at a few symbols instead of a pass over 100k+.
+    underscored: [std::sync::OnceLock<Vec<(u32, u64)>>; 2],
 }
 
 /// The section the runtime reads among those of one name. Usually there is one; mold puts inputs
@@ -187,6 +195,7 @@ impl<'data> ElfImage<'data> {
             dynamic,
             slot_relocs,
             shoff: header.e_shoff(LE),
+            underscored: Default::default(),
             sections,
             segments,
             llgo,
@@ -333,19 +342,51 @@ impl<'data> Image<'data> for ElfImage<'data> {
         if symtab.is_empty() {
             return Err(Error::unsupported("no symbol table (stripped link): cannot find owners"));
         }
-        let mut out = Vec::new();
-        for sym in symtab.iter() {
-            let kind = sym.st_type();
-            if kind != elf::STT_FUNC && kind != elf::STT_GNU_IFUNC {
-                continue;
+        // The raw string table: one pass over each name finds its end and hashes it (100k+
+        // names). A name this pass cannot end goes through `object`, which reports it.
+        let strings: &[u8] = self
+            .sections
+            .section(symtab.string_section())
+            .ok()
+            .and_then(|s| s.data(LE, self.data).ok())
+            .unwrap_or_default();
+        let text = self.text.clone();
+        // `room`: the vector's capacity, so that the second half's symbols join the first's
+        // without a copy of both.
+        let scan = |syms: &'data [elf::Sym64<LittleEndian>],
+                    room: usize|
+         -> Result<Vec<TextSymbol<'data>>> {
+            let mut out = Vec::with_capacity(room);
+            for sym in syms {
+                let kind = sym.st_type();
+                if kind != elf::STT_FUNC && kind != elf::STT_GNU_IFUNC {
+                    continue;
+                }
+                let addr = sym.st_value(LE);
+                if sym.is_undefined(LE) || !text.contains(&addr) {
+                    continue;
+                }
+                let at = sym.st_name(LE) as usize;
+                let size = sym.st_size(LE);
+                out.push(match strings.get(at..).and_then(table::fnv1a_to_nul) {
+                    Some((name, hash)) => TextSymbol { addr, size, name, hash },
+                    None => {
+                        let name =
+                            symtab.symbol_name(LE, sym).map_err(obj_err("ELF symbol name"))?;
+                        TextSymbol::new(addr, size, name)
+                    }
+                });
             }
-            let addr = sym.st_value(LE);
-            if sym.is_undefined(LE) || !self.text.contains(&addr) {
-                continue;
-            }
-            let name = symtab.symbol_name(LE, sym).map_err(obj_err("ELF symbol name"))?;
-            out.push(TextSymbol { addr, size: sym.st_size(LE), name });
-        }
+            Ok(out)
+        };
+        // A large table is scanned in two halves, the second on another thread; the halves
+        // joined in order are the one-pass result (and the first error in table order wins).
+        let all = symtab.symbols();
+        let worth = all.len() >= PARALLEL_SYMBOLS && table::spare_core();
+        let (head, tail) = all.split_at(if worth { all.len() / 2 } else { all.len() });
+        let (head, tail) = table::join(worth, || scan(head, all.len()), || scan(tail, tail.len()));
+        let mut out = head?;
+        out.extend_from_slice(&tail?);
         Ok(out)
     }
 
@@ -357,22 +398,48 @@ impl<'data> Image<'data> for ElfImage<'data> {
         Ok(Pointer::Addr(bytes::u64_le(self.data, offset, "pointer slot")?))
     }
 
+    fn plain_pointers(&self, offset: u64, len: u64) -> bool {
+        // Only ET_DYN has slot relocations; a PIE's records all have one, so the scan below
+        // rarely runs to the end without a hit.
+        !self.slot_relocs.keys().any(|&slot| slot >= offset && slot - offset < len)
+    }
+
     fn symbol_address(&self, name: &[u8]) -> Option<u64> {
-        [elf::SHT_SYMTAB, elf::SHT_DYNSYM].into_iter().find_map(|kind| {
-            let table = self.symtab(kind).ok()?;
-            // Compare in the raw string table: a name is a match when it starts at st_name and a
-            // NUL follows, so no other name needs its length measured (100k+ symbols).
-            let strings = self.sections.section(table.string_section()).ok()?;
-            let strings = strings.data(LE, self.data).ok()?;
-            table.iter().find_map(|sym| {
-                let at = sym.st_name(LE) as usize;
-                let candidate = strings.get(at..at.checked_add(name.len() + 1)?)?;
-                let hit = candidate.last() == Some(&0)
-                    && candidate.starts_with(name)
-                    && !sym.is_undefined(LE);
-                hit.then(|| sym.st_value(LE))
-            })
-        })
+        [elf::SHT_SYMTAB, elf::SHT_DYNSYM].into_iter().zip(&self.underscored).find_map(
+            |(kind, underscored)| {
+                let table = self.symtab(kind).ok()?;
+                // Compare in the raw string table: a name is a match when it starts at st_name
+                // and a NUL follows, so no other name needs its length measured (100k+ symbols).
+                let strings = self.sections.section(table.string_section()).ok()?;
+                let strings = strings.data(LE, self.data).ok()?;
+                let matches = |at: u32| {
+                    let at = at as usize;
+                    at.checked_add(name.len() + 1)
+                        .and_then(|end| strings.get(at..end))
+                        .is_some_and(|c| c.last() == Some(&0) && c.starts_with(name))
+                };
+                if name.starts_with(b"__") {
+                    let list = underscored.get_or_init(|| {
+                        let list = table.symbols().iter().filter(|sym| {
+                            let at = sym.st_name(LE) as usize;
+                            strings.get(at..at.saturating_add(2)) == Some(b"__")
+                                && !sym.is_undefined(LE)
+                        });
+                        list.map(|sym| (sym.st_name(LE), sym.st_value(LE))).collect()
+                    });
+                    return list.iter().find(|&&(at, _)| matches(at)).map(|&(_, v)| v);
+                }
+                let first = name.first();
+                table.symbols().iter().find_map(|sym| {
+                    let at = sym.st_name(LE);
+                    // One byte first: nearly every name differs there.
+                    if first.is_some() && strings.get(at as usize) != first {
+                        return None;
+                    }
+                    (matches(at) && !sym.is_undefined(LE)).then(|| sym.st_value(LE))
+                })
+            },
+        )
     }
 
     fn addr_to_offset(&self, addr: u64, len: u64) -> Option<u64> {

@@ -307,6 +307,10 @@ fn boundary_symbols<'data>(
     let may_be_boundary = |offset: u32| -> bool {
         let Some(strings) = strings else { return true };
         let at = offset as usize;
+        // One byte first: it rules out nearly every name.
+        if strings.get(at) != Some(&b'_') {
+            return false;
+        }
         let prefix = |p: &[u8]| strings.get(at..at.saturating_add(p.len())) == Some(p);
         prefix(b"__start_") || prefix(b"__stop_")
     };

@@ -384,7 +384,7 @@ impl<'data> Image<'data> for MachOImage<'data> {
             {
                 continue;
             }
-            out.push(TextSymbol { addr, size: 0, name });
+            out.push(TextSymbol::new(addr, 0, name));
         }
         if out.is_empty() {
             return Err(Error::unsupported(
@@ -416,6 +416,11 @@ impl<'data> Image<'data> for MachOImage<'data> {
                 FixupKind::Bind { ordinal, addend } => self.resolve_bind(fixups, ordinal, addend),
             },
         })
+    }
+
+    fn plain_pointers(&self, _offset: u64, _len: u64) -> bool {
+        // Without chained fixups every slot is the plain word (see `pointer_at`).
+        self.fixups.is_none()
     }
 
     fn symbol_address(&self, name: &[u8]) -> Option<u64> {

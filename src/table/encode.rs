@@ -125,32 +125,42 @@ pub fn layout(rows: &Rows, entry: Span, stub: Option<Span>) -> Result<Layout> {
         count: U32::new(LE, count),
         bucket_count: U32::new(LE, bucket_count),
     };
-    let row = |entry_off: u32, func_index: u32| disk::Row {
-        entry_off: U32::new(LE, entry_off),
-        func_index: U32::new(LE, func_index),
-    };
-    let mut table_rows = Vec::with_capacity(addrs.len() + 1);
-    for r in &rows.rows {
-        table_rows.push(row(off(r.addr)?, r.func_index));
-    }
-    table_rows.push(row(off(rows.text_end)?, 0));
+    // The blob, written straight into its section's bytes (zeroed by the allocation: fresh
+    // pages for a big section): header, rows with the sentinel, buckets, then zeros.
+    let mut blob = vec![0u8; home.size as usize];
+    let rows_end = HEADER_SIZE + ROW_SIZE * (addrs.len() as u64 + 1);
     let bucket_records: Vec<BucketRecord> = buckets
         .iter()
         .map(|b| BucketRecord { idx: U32::new(LE, b.idx), delta: b.delta.map(|d| U16::new(LE, d)) })
         .collect();
-    let mut blob = Vec::with_capacity(need as usize);
-    blob.extend_from_slice(bytes_of(&header));
-    blob.extend_from_slice(bytes_of_slice(&table_rows));
-    blob.extend_from_slice(bytes_of_slice(&bucket_records));
-    debug_assert_eq!(blob.len() as u64, need, "blob size planned vs written");
+    fn region(blob: &mut [u8], from: u64, to: u64) -> Result<&mut [u8]> {
+        blob.get_mut(from as usize..to as usize)
+            .ok_or_else(|| crate::internal!("blob bytes {from:#x}..{to:#x} outside the section"))
+    }
+    region(&mut blob, 0, HEADER_SIZE)?.copy_from_slice(bytes_of(&header));
+    let mut slots = region(&mut blob, HEADER_SIZE, rows_end)?.chunks_exact_mut(ROW_SIZE as usize);
+    let sentinel = (rows.text_end, 0);
+    for ((addr, func_index), slot) in
+        rows.rows.iter().map(|r| (r.addr, r.func_index)).chain([sentinel]).zip(&mut slots)
+    {
+        let (entry_off, func) = slot.split_at_mut(4);
+        entry_off.copy_from_slice(&off(addr)?.to_le_bytes());
+        func.copy_from_slice(&func_index.to_le_bytes());
+    }
+    region(&mut blob, rows_end, need)?.copy_from_slice(bytes_of_slice(&bucket_records));
 
-    let sized = |mut v: Vec<u8>, span: Span| {
-        v.resize(span.size as usize, 0);
-        v
+    // The section's bytes, `v` then zeros.
+    let sized = |v: Vec<u8>, span: Span| {
+        let mut out = vec![0u8; span.size as usize];
+        let n = v.len().min(out.len());
+        if let (Some(to), Some(from)) = (out.get_mut(..n), v.get(..n)) {
+            to.copy_from_slice(from);
+        }
+        out
     };
     let (entry_bytes, stub_bytes, live) = match placement {
         Placement::InPlace => (
-            sized(blob, entry),
+            blob,
             vec![0; stub.size as usize],
             vec![LiveSlot { section: Which::Entry, offset: LIVE_SLOT_OFFSET, value: base }],
         ),
@@ -173,7 +183,7 @@ pub fn layout(rows: &Rows, entry: Span, stub: Option<Span>) -> Result<Layout> {
                 Which::Entry => entry.addr + s.offset,
                 Which::Stub => stub.addr + s.offset,
             });
-            (sized(redirect, entry), sized(blob, stub), live)
+            (sized(redirect, entry), blob, live)
         }
     };
     Ok(Layout { placement, entry: entry_bytes, stub: stub_bytes, live, count, bucket_count, need })

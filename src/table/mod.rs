@@ -29,6 +29,84 @@ pub fn fnv1a(name: &[u8]) -> u64 {
     }
 }
 
+/// The name at the start of `bytes` (up to its NUL) and its [`fnv1a`], in one pass; `None` when
+/// no NUL ends it. Whole words without a zero byte are hashed eight bytes at a time; the word
+/// holding the NUL (or flagged by the zero test) is finished byte by byte.
+#[inline]
+pub fn fnv1a_to_nul(bytes: &[u8]) -> Option<(&[u8], u64)> {
+    const LOW: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    const PRIME: u64 = 0x0100_0000_01b3;
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut len = 0;
+    for chunk in bytes.chunks_exact(8) {
+        let word = <[u8; 8]>::try_from(chunk).ok()?;
+        let w = u64::from_le_bytes(word);
+        // Nonzero when some byte is zero (it may also flag a byte above a zero, never a word
+        // without one).
+        if w.wrapping_sub(LOW) & !w & HIGH != 0 {
+            break;
+        }
+        for b in word {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(PRIME);
+        }
+        len += 8;
+    }
+    for (i, &b) in bytes.get(len..)?.iter().enumerate() {
+        if b == 0 {
+            return Some((bytes.get(..len + i)?, if h == 0 { 1 } else { h }));
+        }
+        h ^= u64::from(b);
+        h = h.wrapping_mul(PRIME);
+    }
+    None
+}
+
+/// Whether this process may run on more than one CPU (asked once). Callers split work in two
+/// only when it may: on one CPU the work stays whole, as without threads.
+pub(crate) fn spare_core() -> bool {
+    static SPARE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SPARE.get_or_init(|| std::thread::available_parallelism().is_ok_and(|n| n.get() > 1))
+}
+
+/// Runs `a` here and `b` on a second thread when `worth` it (enough work to pay for a thread)
+/// and the process may use a second CPU; otherwise, or when no thread can be made, both here,
+/// `a` first. The results are the same either way: only the wall time differs.
+pub(crate) fn join<RA, RB: Send>(
+    worth: bool,
+    a: impl FnOnce() -> RA,
+    b: impl Fn() -> RB + Sync,
+) -> (RA, RB) {
+    if !(worth && spare_core()) {
+        let ra = a();
+        return (ra, b());
+    }
+    std::thread::scope(|scope| {
+        let b = &b;
+        match std::thread::Builder::new().spawn_scoped(scope, b) {
+            Ok(thread) => {
+                let ra = a();
+                match thread.join() {
+                    Ok(rb) => (ra, rb),
+                    // A panic on the thread is a bug: it goes on here, as it would have without
+                    // the thread.
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
+            }
+            Err(_) => {
+                let ra = a();
+                (ra, b())
+            }
+        }
+    })
+}
+
+/// Records below this count are tested on one thread: a thread costs more than it saves.
+const PARALLEL_RECORDS: usize = 32 * 1024;
+/// Symbols below this count are grouped on one thread.
+const PARALLEL_SYMBOLS: usize = 32 * 1024;
+
 /// A decoded 16-byte site record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Record {
@@ -161,16 +239,38 @@ pub struct Rows {
 /// Functions at one address, with their common extent `[start, end)`. Names and ids live in
 /// flat vectors of [`Owners`] (one allocation for all sets, not two per set); a set's range there
 /// runs from the previous set's end to its own.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct AliasSet {
     start: u64,
     end: u64,
-    /// End of this set's names in `Owners::names`.
+    /// The greatest end among this set and every set before it, so a backwards owner search
+    /// knows when no earlier set can contain a pc.
+    max_end: u64,
+    /// The set's first id (its first name's hash), or 0 for none: the one id of nearly every
+    /// set, so the canonical test usually ends here without touching `Owners::ids`.
+    first_id: u64,
+    /// This set's names: `Owners::names[names_start..names_end]`.
+    names_start: u32,
     names_end: u32,
-    /// End of this set's ids in `Owners::ids`: every id under which a record is canonical here
-    /// (docs/format.md, "Which records survive": `fnv(candidate)`, or `fnv(target)` of a
-    /// `__llgo_stub.` candidate), computed once per set instead of once per record.
+    /// This set's ids, `Owners::ids[ids_start..ids_end]`: every id under which a record is
+    /// canonical here (docs/format.md, "Which records survive": `fnv(candidate)`, or
+    /// `fnv(target)` of a `__llgo_stub.` candidate), computed once per set instead of once per
+    /// record.
+    ids_start: u32,
     ids_end: u32,
+}
+
+impl AliasSet {
+    /// The set's extent once the next set's start is known (the largest ELF size, else up to
+    /// `next_start`), and the end of its names and ids.
+    fn settle(mut self, next_start: u64, max_end: &mut u64, names: usize, ids: usize) -> Self {
+        self.end = if self.end == 0 { next_start } else { self.start.saturating_add(self.end) };
+        *max_end = (*max_end).max(self.end);
+        self.max_end = *max_end;
+        self.names_end = names as u32;
+        self.ids_end = ids as u32;
+        self
+    }
 }
 
 /// The text symbols grouped into alias sets, sorted by start, for owner lookups.
@@ -178,44 +278,103 @@ pub struct Owners<'a> {
     sets: Vec<AliasSet>,
     names: Vec<&'a [u8]>,
     ids: Vec<u64>,
-    /// `max_end[i]`: the greatest end among sets `0..=i`, so a backwards owner search knows when
-    /// no earlier set can contain a pc.
-    max_end: Vec<u64>,
 }
 
 impl<'a> Owners<'a> {
-    #[allow(clippy::indexing_slicing)] // `i` runs over `0..sets.len()` of the vector built here
-    pub fn new(mut sorted: Vec<TextSymbol<'a>>, text_end: u64, style: NameStyle) -> Self {
-        // Stable merge sort: symbol tables come nearly in address order, which it exploits.
-        sorted.sort_by(|a, b| a.addr.cmp(&b.addr).then_with(|| a.name.cmp(b.name)));
-        let mut sets: Vec<AliasSet> = Vec::with_capacity(sorted.len());
-        let mut names: Vec<&'a [u8]> = Vec::with_capacity(sorted.len());
-        let mut ids: Vec<u64> = Vec::with_capacity(sorted.len() + sorted.len() / 4);
-        for sym in sorted {
-            let same_start = sets.last().is_some_and(|set| set.start == sym.addr);
-            if !same_start {
-                // `end` holds the largest ELF size until the extents are settled below.
-                sets.push(AliasSet { start: sym.addr, end: 0, names_end: 0, ids_end: 0 });
-            } else if names.last() == Some(&sym.name) {
-                continue;
+    pub fn new(symbols: Vec<TextSymbol<'a>>, text_end: u64, style: NameStyle) -> Self {
+        // The symbols in (address, name) order, ties in symbol-table order: a stable sort of
+        // (address, position) pairs (symbol tables come in a few ascending runs, which it
+        // merges). Sorting small pairs instead of the symbols moves a third of the bytes; names
+        // are compared only among aliases.
+        let mut order: Vec<(u64, usize)> =
+            symbols.iter().enumerate().map(|(i, s)| (s.addr, i)).collect();
+        let name_of = |i: usize| symbols.get(i).map(|s| s.name);
+        let by_addr_name = |a: &(u64, usize), b: &(u64, usize)| {
+            a.0.cmp(&b.0).then_with(|| name_of(a.1).cmp(&name_of(b.1)))
+        };
+        if !order.is_sorted_by(|a, b| by_addr_name(a, b).is_le()) {
+            order.sort_by(by_addr_name);
+        }
+        // Large tables are grouped in two halves of the order, on two threads: the cut falls
+        // between two addresses, so no set spans it; the halves joined (the second's positions
+        // shifted past the first's, its running maximum of ends continued) are the one-pass sets.
+        let n = order.len();
+        let worth = n >= PARALLEL_SYMBOLS && spare_core();
+        let mut cut = if worth { n / 2 } else { n };
+        while cut > 0 && cut < n && order.get(cut - 1).map(|k| k.0) == order.get(cut).map(|k| k.0) {
+            cut += 1;
+        }
+        let (head, tail) = order.split_at(cut);
+        let after_head = tail.first().map(|k| k.0);
+        let symbols = &symbols;
+        let (mut owners, more) = join(
+            worth,
+            || Self::group(symbols, head, n, style, after_head, text_end),
+            || Self::group(symbols, tail, tail.len(), style, None, text_end),
+        );
+        let (names_shift, ids_shift) = (owners.names.len() as u32, owners.ids.len() as u32);
+        let mut max_end = owners.sets.last().map_or(0, |s| s.max_end);
+        owners.sets.extend(more.sets.into_iter().map(|mut set| {
+            set.names_start += names_shift;
+            set.names_end += names_shift;
+            set.ids_start += ids_shift;
+            set.ids_end += ids_shift;
+            max_end = max_end.max(set.max_end);
+            set.max_end = max_end;
+            set
+        }));
+        owners.names.extend_from_slice(&more.names);
+        owners.ids.extend_from_slice(&more.ids);
+        owners
+    }
+
+    /// The alias sets of the symbols at `order` (sorted, not splitting an address), the last
+    /// one ending at `next_start` (else at the text end), in vectors with room for `room`
+    /// symbols.
+    fn group(
+        symbols: &[TextSymbol<'a>],
+        order: &[(u64, usize)],
+        room: usize,
+        style: NameStyle,
+        next_start: Option<u64>,
+        text_end: u64,
+    ) -> Self {
+        let mut sets: Vec<AliasSet> = Vec::with_capacity(room);
+        let mut names: Vec<&'a [u8]> = Vec::with_capacity(room);
+        let mut ids: Vec<u64> = Vec::with_capacity(room + room / 4);
+        // The set being filled; it is settled when the next start (or the end) is known.
+        let mut open: Option<AliasSet> = None;
+        let mut max_end = 0;
+        for sym in order.iter().filter_map(|&(_, i)| symbols.get(i)) {
+            if let Some(set) = open.as_mut().filter(|set| set.start == sym.addr) {
+                if names.last() == Some(&sym.name) {
+                    continue;
+                }
+                set.end = set.end.max(sym.size);
+            } else {
+                if let Some(set) = open.take() {
+                    sets.push(set.settle(sym.addr, &mut max_end, names.len(), ids.len()));
+                }
+                // `end` holds the largest ELF size until the set is settled.
+                open = Some(AliasSet {
+                    start: sym.addr,
+                    end: sym.size,
+                    max_end: 0,
+                    first_id: sym.hash,
+                    names_start: names.len() as u32,
+                    names_end: 0,
+                    ids_start: ids.len() as u32,
+                    ids_end: 0,
+                });
             }
-            let Some(set) = sets.last_mut() else { continue };
-            set.end = set.end.max(sym.size);
             names.push(sym.name);
-            push_ids(sym.name, style, &mut ids);
-            set.names_end = names.len() as u32;
-            set.ids_end = ids.len() as u32;
+            push_ids(sym, style, &mut ids);
         }
-        let mut max_end = Vec::with_capacity(sets.len());
-        let mut m = 0;
-        for i in 0..sets.len() {
-            let next = sets.get(i + 1).map_or(text_end.max(sets[i].start), |s| s.start);
-            let set = &mut sets[i];
-            set.end = if set.end == 0 { next } else { set.start.saturating_add(set.end) };
-            m = m.max(set.end);
-            max_end.push(m);
+        if let Some(set) = open {
+            let next = next_start.unwrap_or(text_end.max(set.start));
+            sets.push(set.settle(next, &mut max_end, names.len(), ids.len()));
         }
-        Owners { sets, names, ids, max_end }
+        Owners { sets, names, ids }
     }
 
     /// The alias set with the greatest start `<= pc` whose extent contains `pc`, by index.
@@ -225,28 +384,39 @@ impl<'a> Owners<'a> {
 
     /// [`Owners::owner`], trying `hint` (the previous answer) and its successor before a binary
     /// search: records come mostly in text order, so this saves the search almost always.
+    #[inline]
     pub fn owner_near(&self, hint: usize, pc: u64) -> Option<usize> {
-        for i in [hint, hint + 1] {
-            let here = self.sets.get(i).is_some_and(|s| s.start <= pc);
-            let next_after = self.sets.get(i + 1).is_none_or(|s| s.start > pc);
-            if here && next_after {
-                return self.owner_from(i + 1, pc);
+        if let Some(here) = self.sets.get(hint).filter(|s| s.start <= pc) {
+            match self.sets.get(hint + 1) {
+                // `hint` is the greatest start <= pc: it owns pc when its extent reaches it.
+                Some(next) if next.start > pc => {
+                    return if pc < here.end { Some(hint) } else { self.owner_from(hint + 1, pc) };
+                }
+                None => return self.owner_from(hint + 1, pc),
+                // The next set is the greatest start <= pc (the record moved on by one
+                // function): the same test one set on.
+                Some(next) => {
+                    if self.sets.get(hint + 2).is_none_or(|s| s.start > pc) {
+                        return if pc < next.end {
+                            Some(hint + 1)
+                        } else {
+                            self.owner_from(hint + 2, pc)
+                        };
+                    }
+                }
             }
         }
         self.owner(pc)
     }
 
     /// Searches backwards from the sets starting before `upper`.
-    // `i` runs below `upper`, which callers take from a search of `sets` (`max_end` has its length)
-    #[allow(clippy::indexing_slicing)]
     fn owner_from(&self, upper: usize, pc: u64) -> Option<usize> {
-        let mut i = upper;
-        while i > 0 {
-            i -= 1;
-            if self.max_end[i] <= pc {
+        let below = self.sets.get(..upper)?;
+        for (i, set) in below.iter().enumerate().rev() {
+            if set.max_end <= pc {
                 return None;
             }
-            if pc < self.sets[i].end {
+            if pc < set.end {
                 return Some(i);
             }
         }
@@ -259,24 +429,32 @@ impl<'a> Owners<'a> {
         self.sets[set].start
     }
 
-    // `set` is an id this index handed out; `names_end` values are ascending positions in `names`
+    // `set` is an id this index handed out; its names range lies in `names`
     #[allow(clippy::indexing_slicing)]
     pub fn names(&self, set: usize) -> &[&'a [u8]] {
-        let from = set.checked_sub(1).map_or(0, |p| self.sets[p].names_end as usize);
-        &self.names[from..self.sets[set].names_end as usize]
+        let s = &self.sets[set];
+        &self.names[s.names_start as usize..s.names_end as usize]
     }
 
     /// The ids under which records are canonical in this set.
-    // `set` is an id this index handed out; `ids_end` values are ascending positions in `ids`
+    // `set` is an id this index handed out; its ids range lies in `ids`
     #[allow(clippy::indexing_slicing)]
     pub fn ids(&self, set: usize) -> &[u64] {
-        let from = set.checked_sub(1).map_or(0, |p| self.sets[p].ids_end as usize);
-        &self.ids[from..self.sets[set].ids_end as usize]
+        let s = &self.sets[set];
+        &self.ids[s.ids_start as usize..s.ids_end as usize]
     }
 
     /// Is a record with `id` canonical in this set?
+    #[inline]
     pub fn canonical(&self, set: usize, id: u64) -> bool {
-        self.ids(set).contains(&id)
+        // `first_id` is `ids(set)[0]`: most sets have no other.
+        let Some(s) = self.sets.get(set) else { return false };
+        s.first_id == id
+            || (s.ids_end - s.ids_start > 1
+                && self
+                    .ids
+                    .get(s.ids_start as usize + 1..s.ids_end as usize)
+                    .is_some_and(|rest| rest.contains(&id)))
     }
 
     /// The set starting exactly at `addr`, if any.
@@ -293,9 +471,18 @@ impl<'a> Owners<'a> {
     }
 }
 
-/// Appends the ids a record owned by `name` may carry to be canonical.
-fn push_ids(name: &[u8], style: NameStyle, out: &mut Vec<u64>) {
-    for c in candidates(name, style) {
+/// Appends the ids a record owned by `sym` may carry to be canonical: per candidate name,
+/// its hash, then its stub target's.
+fn push_ids(sym: &TextSymbol<'_>, style: NameStyle, out: &mut Vec<u64>) {
+    // The first candidate is the name itself, whose hash the reader computed.
+    out.push(sym.hash);
+    if let Some(target) = sym.name.strip_prefix(STUB_PREFIX) {
+        out.push(fnv1a(target));
+    }
+    if style == NameStyle::Elf {
+        return;
+    }
+    for c in candidates(sym.name, style).skip(1) {
         out.push(fnv1a(c));
         if let Some(target) = c.strip_prefix(STUB_PREFIX) {
             out.push(fnv1a(target));
@@ -317,10 +504,112 @@ fn has_clone_suffix(name: &[u8]) -> bool {
     const SUFFIXES: [&[u8]; 6] =
         [b".llvm.", b".cold", b".constprop.", b".isra.", b".part.", b".specialized."];
     // Every suffix starts with a dot, so only the dots need a closer look (this runs for each
-    // inline copy, half of all records).
-    name.iter().enumerate().any(|(i, &b)| {
-        b == b'.' && name.get(i..).is_some_and(|rest| SUFFIXES.iter().any(|s| rest.starts_with(s)))
-    })
+    // inline copy, half of all records). Dots are found eight bytes at a time: a byte of
+    // `word ^ "........"` is zero exactly at a dot (the test may also flag a byte above a dot,
+    // which the closer look rejects; it never misses one).
+    let at_dot = |i: usize| match name.get(i..) {
+        // The byte after the dot first: in `pkg.Func` it rules out every suffix.
+        Some(rest @ [_, b'l' | b'c' | b'i' | b'p' | b's', ..]) => {
+            SUFFIXES.iter().any(|s| rest.starts_with(s))
+        }
+        _ => false,
+    };
+    const DOTS: u64 = 0x2e2e_2e2e_2e2e_2e2e;
+    const LOW: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let chunks = name.chunks_exact(8);
+    let tail = chunks.remainder();
+    for (k, chunk) in chunks.enumerate() {
+        let Ok(bytes) = <[u8; 8]>::try_from(chunk) else { continue };
+        let x = u64::from_le_bytes(bytes) ^ DOTS;
+        let mut hits = x.wrapping_sub(LOW) & !x & HIGH;
+        while hits != 0 {
+            if at_dot(k * 8 + (hits.trailing_zeros() / 8) as usize) {
+                return true;
+            }
+            hits &= hits - 1;
+        }
+    }
+    let base = name.len() - tail.len();
+    tail.iter().enumerate().any(|(i, &b)| b == b'.' && at_dot(base + i))
+}
+
+/// The owner test's state across the entry and stub records.
+struct OwnerTest<'o, 'a> {
+    owners: &'o Owners<'a>,
+    /// The previous record's owner: records come mostly in text order.
+    hint: usize,
+    /// Per set: 0 not looked at yet, 1 no clone suffix, 2 a clone suffix.
+    clone_suffixed: Vec<u8>,
+    /// `(set, id)` of each canonical record, in record order.
+    canonical: Vec<(usize, u64)>,
+    stats: Stats,
+}
+
+impl<'o, 'a> OwnerTest<'o, 'a> {
+    fn new(owners: &'o Owners<'a>, records: usize) -> Self {
+        OwnerTest {
+            owners,
+            hint: 0,
+            clone_suffixed: vec![0u8; owners.len()],
+            canonical: Vec::with_capacity(records),
+            stats: Stats::default(),
+        }
+    }
+
+    /// The canonical records as `(set, start, funcIndex)`, funcIndex 0 when the index has no
+    /// (or a zero) funcIndex for the id.
+    fn look_up(&self, index: &SymbolIndex) -> Vec<(usize, u64, u32)> {
+        let start = |set| self.owners.start(set);
+        let found = |&(set, id)| (set, start(set), index.func_index(id).unwrap_or(0));
+        self.canonical.iter().map(found).collect()
+    }
+
+    /// Tests `records`; returns how many are real records (not placeholders).
+    fn run(&mut self, records: &[Record]) -> usize {
+        let owners = self.owners;
+        let mut hint = self.hint;
+        let mut real = 0;
+        for record in records {
+            let Some(pc) = record.pc else {
+                if record.id != 0 {
+                    real += 1;
+                    self.stats.no_owner += 1;
+                }
+                continue;
+            };
+            if pc == 0 || record.id == 0 {
+                continue; // a placeholder
+            }
+            real += 1;
+            let Some(set) = owners.owner_near(hint, pc) else {
+                self.stats.no_owner += 1;
+                continue;
+            };
+            hint = set;
+            if owners.canonical(set, record.id) {
+                self.canonical.push((set, record.id));
+                continue;
+            }
+            self.stats.inline_copies += 1;
+            // Whether a set's names carry a clone suffix, looked at once per set.
+            let suffixed = match self.clone_suffixed.get(set) {
+                Some(&known @ (1 | 2)) => known == 2,
+                _ => {
+                    let yes = owners.names(set).iter().any(|n| has_clone_suffix(n));
+                    if let Some(slot) = self.clone_suffixed.get_mut(set) {
+                        *slot = if yes { 2 } else { 1 };
+                    }
+                    yes
+                }
+            };
+            if suffixed {
+                self.stats.clone_suffixed += 1;
+            }
+        }
+        self.hint = hint;
+        real
+    }
 }
 
 /// Applies the owner test and returns the sorted, deduplicated rows (docs/format.md, "Which records
@@ -329,55 +618,56 @@ fn has_clone_suffix(name: &[u8]) -> bool {
 #[allow(clippy::indexing_slicing)]
 pub fn build(input: Input<'_>) -> Rows {
     let owners = Owners::new(input.symbols, input.text_end, input.style);
-    let mut stats = Stats::default();
-    // First the owner test, collecting the canonical records as `(set, id)` in record order ...
-    let mut canonical: Vec<(usize, u64)> = Vec::with_capacity(owners.len());
-    let mut hint = 0;
-    let records =
-        input.entry.iter().map(|r| (r, true)).chain(input.stub.iter().map(|r| (r, false)));
-    for (record, in_entry) in records {
-        if record.is_placeholder() {
-            continue;
-        }
-        if in_entry {
-            stats.entry_records += 1;
-        } else {
-            stats.stub_records += 1;
-        }
-        let Some(set) = record.pc.and_then(|pc| owners.owner_near(hint, pc)) else {
-            stats.no_owner += 1;
-            continue;
-        };
-        hint = set;
-        if !owners.canonical(set, record.id) {
-            stats.inline_copies += 1;
-            if owners.names(set).iter().any(|n| has_clone_suffix(n)) {
-                stats.clone_suffixed += 1;
-            }
-            continue;
-        }
-        canonical.push((set, record.id));
-    }
-    // ... then their index lookups in a loop of their own: each is a cache miss into a table
-    // larger than the cache, and in a short loop body the CPU keeps several of them in flight.
-    let mut rows = Vec::with_capacity(canonical.len());
+    // First the owner test, collecting the canonical records as `(set, id)` in record order:
+    // the first half of the entry records here, the rest on a second thread; the two lists,
+    // joined in that order, are the one-thread list.
+    let (entry, stub) = (&input.entry, &input.stub);
+    let worth = entry.len() + stub.len() >= PARALLEL_RECORDS && spare_core();
+    let (head, tail) = entry.split_at(if worth { entry.len() / 2 } else { entry.len() });
+    let (owners, index) = (&owners, &input.index);
+    // Each half also looks its canonical records up in the symbol index (a cache miss each,
+    // into a table larger than the cache: in this short loop of their own the CPU keeps several
+    // in flight) ...
+    let (first, second) = join(
+        worth,
+        || {
+            let mut test = OwnerTest::new(owners, head.len());
+            test.stats.entry_records = test.run(head);
+            (test.look_up(index), test.stats)
+        },
+        || {
+            let mut test = OwnerTest::new(owners, tail.len() + stub.len());
+            test.stats.entry_records = test.run(tail);
+            test.stats.stub_records = test.run(stub);
+            (test.look_up(index), test.stats)
+        },
+    );
+    let ((found, mut stats), (more_found, more)) = (first, second);
+    stats.entry_records += more.entry_records;
+    stats.stub_records += more.stub_records;
+    stats.no_owner += more.no_owner;
+    stats.inline_copies += more.inline_copies;
+    stats.clone_suffixed += more.clone_suffixed;
+    // ... then, in record order, the first canonical record of each function start makes its
+    // row.
+    let mut rows = Vec::with_capacity(found.len() + more_found.len());
     let mut taken = vec![false; owners.len()];
-    for (set, id) in canonical {
-        let func_index = match input.index.func_index(id) {
-            Some(f) if f != 0 => f,
-            _ => {
-                stats.not_in_index += 1;
-                continue;
-            }
-        };
+    for (set, addr, func_index) in found.into_iter().chain(more_found) {
+        if func_index == 0 {
+            stats.not_in_index += 1;
+            continue;
+        }
         if std::mem::replace(&mut taken[set], true) {
             stats.duplicates += 1;
             continue;
         }
-        rows.push(Row { addr: owners.start(set), func_index });
+        rows.push(Row { addr, func_index });
     }
-    // Records come mostly in text order: the adaptive stable sort is near linear on that.
-    rows.sort();
+    // Records come mostly in text order: often the rows are sorted already, and the adaptive
+    // stable sort is near linear on nearly sorted rows. (Starts are unique: any sort agrees.)
+    if !rows.is_sorted() {
+        rows.sort();
+    }
     Rows { rows, text_end: input.text_end, stats }
 }
 

@@ -12,7 +12,7 @@ fn fnv_matches_reference_vectors() {
 }
 
 fn sym(addr: u64, size: u64, name: &'static str) -> TextSymbol<'static> {
-    TextSymbol { addr, size, name: name.as_bytes() }
+    TextSymbol::new(addr, size, name.as_bytes())
 }
 
 fn rec(pc: u64, name: &str) -> Record {
@@ -214,5 +214,82 @@ fn owner_near_agrees_with_owner_for_any_hint() {
         for hint in 0..7 {
             assert_eq!(o.owner_near(hint, pc), o.owner(pc), "pc {pc:#x} hint {hint}");
         }
+    }
+}
+
+#[test]
+fn fnv1a_to_nul_ends_at_the_first_nul_at_any_alignment() {
+    // Against `fnv1a` of the name cut by hand, for names of every length around the word size
+    // and bytes that the word-wise zero test flags falsely (0x01 above a zero, 0x80).
+    for len in 0..20 {
+        for fill in [b'a', 0x01, 0x80, 0xff] {
+            let mut bytes = vec![fill; len];
+            bytes.push(0);
+            bytes.extend_from_slice(&[0x01, 0, b'x', 0]);
+            let (name, hash) = fnv1a_to_nul(&bytes).unwrap();
+            assert_eq!(name, &bytes[..len], "len {len} fill {fill:#x}");
+            assert_eq!(hash, fnv1a(&bytes[..len]), "len {len} fill {fill:#x}");
+        }
+    }
+    assert_eq!(fnv1a_to_nul(b"no end"), None);
+    assert_eq!(fnv1a_to_nul(b"12345678no end"), None);
+    assert_eq!(fnv1a_to_nul(b""), None);
+}
+
+#[test]
+fn clone_suffix_found_at_any_alignment() {
+    for pad in 0..17 {
+        let base = "x".repeat(pad);
+        for suffix in [".llvm.123", ".cold", ".constprop.0", ".isra.1", ".part.2", ".specialized.3"]
+        {
+            assert!(has_clone_suffix(format!("{base}{suffix}").as_bytes()), "{base}{suffix}");
+            assert!(has_clone_suffix(format!("{base}{suffix}.tail").as_bytes()));
+        }
+        for plain in [".llv", ".col", "main.f", "a.b.c.d.e.f.g.h.i", "\u{1}.\u{0}.cold"] {
+            let name = format!("{base}{plain}");
+            let want = name.contains(".cold");
+            assert_eq!(has_clone_suffix(name.as_bytes()), want, "{name:?}");
+        }
+    }
+}
+
+#[test]
+fn owners_grouped_in_two_halves_equal_one_pass() {
+    // Enough symbols for the two-thread grouping, in two descending-then-ascending runs, with
+    // aliases, repeated names at one address (the first size wins), sized and unsized symbols,
+    // stubs, and an alias run placed where the halves meet.
+    let names: Vec<String> = (0..70_000).map(|i| format!("pkg.F{i}")).collect();
+    let stub: Vec<String> = (0..100).map(|i| format!("__llgo_stub.pkg.F{i}")).collect();
+    let mut syms = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let addr = 0x10_0000 + (i as u64 / 3) * 0x40; // three names per address
+        let size = if i % 5 == 0 { 0x20 } else { 0 };
+        syms.push(TextSymbol::new(addr, size, name.as_bytes()));
+        if i % 7 == 0 {
+            syms.push(TextSymbol::new(addr, size + 8, name.as_bytes()));
+        }
+    }
+    for (i, name) in stub.iter().enumerate() {
+        syms.push(TextSymbol::new(0x10_0000 + i as u64 * 0x40, 0, name.as_bytes()));
+    }
+    syms[..40_000].reverse();
+    let text_end = 0x10_0000 + 70_000 / 3 * 0x40 + 0x100;
+    let two = Owners::new(syms.clone(), text_end, NameStyle::Elf);
+    // The one-pass grouping over the order the owner test defines: by address, then name, ties
+    // in table order.
+    let mut order: Vec<(u64, usize)> = syms.iter().enumerate().map(|(i, s)| (s.addr, i)).collect();
+    order.sort_by(|a, b| (a.0, syms[a.1].name).cmp(&(b.0, syms[b.1].name)));
+    let one = Owners::group(&syms, &order, syms.len(), NameStyle::Elf, None, text_end);
+    assert_eq!(two.sets.len(), 70_000usize.div_ceil(3));
+    assert!(two.sets == one.sets, "alias sets differ");
+    assert!(two.names == one.names && two.ids == one.ids, "names or ids differ");
+}
+
+#[test]
+fn join_gives_both_results_with_or_without_a_thread() {
+    for worth in [false, true] {
+        let data: Vec<u64> = (0..100_000).collect();
+        let (a, b) = join(worth, || data[..10].iter().sum::<u64>(), || data.iter().sum::<u64>());
+        assert_eq!((a, b), (45, 4_999_950_000), "worth {worth}");
     }
 }
