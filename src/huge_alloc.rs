@@ -6,6 +6,7 @@
 //! (`GLIBC_TUNABLES=glibc.malloc.hugetlb=1`) only when told before the process starts.
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::Mutex;
 
 pub struct HugeAlloc;
 
@@ -60,11 +61,50 @@ unsafe fn map_big(size: usize) -> *mut u8 {
     aligned as *mut u8
 }
 
+/// Freed big blocks kept for the next big allocation: `(address, mapped length)`, 0 for an
+/// empty slot. A fresh block costs the kernel's zeroing of every huge page it touches (a third
+/// of a 110k-row `inspect` was `clear_page_erms`); the working vectors of a rewrite are made one
+/// after the other (symbols, then owner sets, then canonical records, then rows, then the
+/// table), so most can take the memory of one that was just freed.
+static FREED: Mutex<[(usize, usize); 8]> = Mutex::new([(0, 0); 8]);
+
+/// A freed block of at least `len` bytes (its surplus beyond `len` unmapped), or null.
+fn reuse(len: usize) -> *mut u8 {
+    let Ok(mut freed) = FREED.lock() else { return std::ptr::null_mut() };
+    let best = freed
+        .iter_mut()
+        .filter(|(at, have)| *at != 0 && *have >= len)
+        .min_by_key(|(_, have)| *have);
+    let Some(slot) = best else { return std::ptr::null_mut() };
+    let (at, have) = std::mem::take(slot);
+    if have > len {
+        // SAFETY: the surplus lies inside this block, which nothing else uses.
+        unsafe { libc::munmap((at + len) as *mut libc::c_void, have - len) };
+    }
+    at as *mut u8
+}
+
+/// Keeps a freed block for [`reuse`], or unmaps it when every slot is taken.
+fn release(at: *mut u8, len: usize) {
+    if let Ok(mut freed) = FREED.lock() {
+        if let Some(slot) = freed.iter_mut().find(|(a, _)| *a == 0) {
+            *slot = (at as usize, len);
+            return;
+        }
+    }
+    // SAFETY: `at` is a whole block of `len` bytes that its owner gave up.
+    unsafe { libc::munmap(at.cast(), len) };
+}
+
 // SAFETY: big blocks are whole mappings of their own, found again by their layout's size (the
 // same size class on allocation and deallocation); everything else is the system allocator's.
 unsafe impl GlobalAlloc for HugeAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         if is_big(&layout) {
+            let reused = reuse(mapped_len(layout.size()));
+            if !reused.is_null() {
+                return reused;
+            }
             // SAFETY: see map_big.
             unsafe { map_big(layout.size()) }
         } else {
@@ -85,8 +125,8 @@ unsafe impl GlobalAlloc for HugeAlloc {
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         if is_big(&layout) {
-            // SAFETY: `ptr` is a block of map_big for this size class.
-            unsafe { libc::munmap(ptr.cast(), mapped_len(layout.size())) };
+            // `ptr` is a block of map_big (or reuse) for this size class.
+            release(ptr, mapped_len(layout.size()));
         } else {
             // SAFETY: forwarded with the caller's guarantees.
             unsafe { System.dealloc(ptr, layout) }
