@@ -102,8 +102,8 @@ pub fn map_offset(edits: &[Edit], old_offset: u64) -> Option<u64> {
     u64::try_from(i128::from(old_offset) + delta).ok()
 }
 
-/// Applies checked, same-size edits to `data` in place (the fast path: a copy-on-write mapping
-/// copies only the pages they touch).
+/// Applies checked, same-size edits to `data` in place, for callers that hold the bytes in
+/// memory (the commit writes edits into the file with positioned writes: `output`).
 pub fn apply_in_place(data: &mut [u8], edits: &[Edit]) -> Result<()> {
     check(edits, data.len() as u64)?;
     for e in edits {
