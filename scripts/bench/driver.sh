@@ -4,7 +4,8 @@
 #
 # Shapes: explicit driver mode (`llgo-ld clang-19 ...`, the CC= recipe), linker mode
 # (`clang-19 --ld-path=llgo-ld`, which runs ld.lld), and for information the bare cost of one
-# more process (`llgo-ld /bin/true`). hyperfine prints the usual table; on a shared 2-core
+# more process (`llgo-ld /bin/true`) next to the floor of any wrapper (a C program that only
+# posix_spawns its arguments and waits, built here). hyperfine prints the usual table; on a shared 2-core
 # machine its back-to-back blocks drift by more than the effect (-10 ms to +6 ms seen between two
 # runs), so the verdict comes from interleaved pairs (A B, B A, ...): the median of the per-pair
 # differences, with quartiles. Each command links to its own output, so llgo-ld's identity check
@@ -20,6 +21,19 @@ cat >"$work/plain.c" <<'C'
 int main(void) { puts("hello"); return 0; }
 C
 clang-19 -O1 -c "$work/plain.c" -o "$work/plain.o"
+# The floor of any wrapper: a C program that only posix_spawns its arguments and waits.
+cat >"$work/wrap.c" <<'C'
+#include <spawn.h>
+#include <sys/wait.h>
+extern char **environ;
+int main(int argc, char **argv) {
+  pid_t pid; int status;
+  if (argc < 2 || posix_spawnp(&pid, argv[1], 0, 0, argv + 1, environ)) return 127;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+C
+clang-19 -O2 "$work/wrap.c" -o "$work/wrap"
 lld=$(command -v ld.lld-19)
 o=$work/plain.o
 hyperfine -N -w 10 -r "${BENCH_RUNS:-50}" --export-markdown "$BENCH_OUT/driver.md" \
@@ -38,6 +52,8 @@ shapes = {
         (["clang-19", f"--ld-path={lld}", o, "-o", f"{d}/c"],
          ["clang-19", f"--ld-path={shim}", o, "-o", f"{d}/e"]),
     "one more process (llgo-ld /bin/true)": (["/bin/true"], [shim, "/bin/true"]),
+    "the floor of any wrapper (a C posix_spawn wrapper /bin/true)":
+        (["/bin/true"], [f"{d}/wrap", "/bin/true"]),
 }
 def wall(cmd):
     t = time.perf_counter()
