@@ -7,6 +7,7 @@ use crate::binary::macho::{ENTRY_SECTION as MACHO_ENTRY, STUB_SECTION as MACHO_S
 use crate::binary::{self, elf_view, macho_view};
 use crate::error::Result;
 use crate::extract::{self, EntryState};
+use crate::image::SectionInfo;
 use crate::loader::{self, Images, Loader};
 use crate::plan::{self, Decision};
 use crate::table::encode::{self, Blob, Placement, REDIRECT_SIZE};
@@ -121,7 +122,7 @@ pub fn verify_with(data: &[u8], depth: Depth) -> Result<Report> {
 /// Compares where the section headers put the LLGo sections (what the rewrite used and
 /// [`check_table`] reads) with where the runtime finds them from the loader's view alone: ELF
 /// `__start_<name>`..`__stop_<name>` mapped through the `PT_LOAD` program headers
-/// ([`elf_view::runtime_range`]); Mach-O the section's address mapped through its
+/// ([`elf_view::runtime_ranges`]); Mach-O the section's address mapped through its
 /// `LC_SEGMENT_64` ([`macho_view::runtime_range`]). Empty when they agree, or when the file
 /// has no boundary symbols to judge by.
 pub fn loader_view_problems(data: &[u8], image: &dyn Loader<'_>) -> Vec<String> {
@@ -131,11 +132,22 @@ pub fn loader_view_problems(data: &[u8], image: &dyn Loader<'_>) -> Vec<String> 
         _ => (MACHO_ENTRY, MACHO_STUB, false),
     };
     let mut problems = Vec::new();
-    let sections = [(entry_name, Some(s.entry)), (stub_name, s.stub)];
-    for (name, used) in sections.into_iter().filter_map(|(n, s)| Some((n, s?))) {
+    let sections: Vec<(&[u8], SectionInfo)> = [(entry_name, Some(s.entry)), (stub_name, s.stub)]
+        .into_iter()
+        .filter_map(|(n, s)| Some((n, s?)))
+        .collect();
+    // ELF: one pass over the symbol table for both sections.
+    let mut elf_views = if elf {
+        let names: Vec<&[u8]> = sections.iter().map(|&(n, _)| n).collect();
+        elf_view::runtime_ranges(data, &names)
+    } else {
+        Vec::new()
+    }
+    .into_iter();
+    for (name, used) in sections {
         let label = String::from_utf8_lossy(name);
         let view = if elf {
-            elf_view::runtime_range(data, name)
+            elf_views.next().unwrap_or(Ok(None))
         } else {
             macho_view::runtime_range(image.image(), used)
         };
