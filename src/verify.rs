@@ -397,13 +397,17 @@ fn check_names(
     let text_end = image.text().end;
     let symbols = image.text_symbols()?;
     // The alias sets of `Owners` are the distinct symbol addresses in ascending order, one set
-    // per address: set `k` starts at `starts[k]`. The rows ascend, so one walk along `starts`
-    // finds each row's set instead of a binary search per row (110k rows). A count that does
-    // not match (never, while `Owners` groups by address) falls back to `Owners::at`.
-    let text_start = image.text().start;
-    let starts = distinct_sorted(symbols.iter().map(|s| s.addr), text_start);
+    // per address: set `k` starts at `text start + starts[k]`. The rows ascend, so one walk
+    // along `starts` finds each row's set instead of a binary search per row (110k rows). A
+    // count that does not match (never, while `Owners` groups by address), or a symbol 4 GiB
+    // past the text start, falls back to `Owners::at`.
+    let base = image.text().start;
+    let starts = distinct_offsets(symbols.iter().map(|s| s.addr), base);
     let owners = Owners::new(symbols, text_end, image.style());
-    let mut walk = (starts.len() == owners.len()).then_some(StartWalk { starts: &starts, next: 0 });
+    let mut walk = starts
+        .as_deref()
+        .filter(|starts| starts.len() == owners.len())
+        .map(|starts| StartWalk { base, starts, next: 0 });
     let index = match extract::symbol_index(image.image()) {
         Ok(Some((index, _))) => Some(index),
         Ok(None) => {
@@ -446,19 +450,13 @@ fn check_names(
     Ok(())
 }
 
-/// The distinct values of `addrs` in ascending order. Addresses within 4 GiB
-/// above `base` (text symbols, all of them in practice) are sorted as 32-bit offsets by three
-/// counting passes of 11 bits each, a tenth of a comparison sort's work on 100k+ symbols in
-/// symbol-table order; anything else by a comparison sort.
-fn distinct_sorted(addrs: impl Iterator<Item = u64> + Clone, base: u64) -> Vec<u64> {
-    let offsets: Option<Vec<u32>> =
-        addrs.clone().map(|a| a.checked_sub(base).and_then(|d| u32::try_from(d).ok())).collect();
-    let Some(mut keys) = offsets else {
-        let mut all: Vec<u64> = addrs.collect();
-        all.sort_unstable();
-        all.dedup();
-        return all;
-    };
+/// The distinct values of `addrs` as ascending offsets from `base`, sorted by three counting
+/// passes of 11 bits each (a tenth of a comparison sort's work on 100k+ symbols in symbol-table
+/// order); `None` when one lies below `base` or 4 GiB or more above it.
+fn distinct_offsets(addrs: impl Iterator<Item = u64>, base: u64) -> Option<Vec<u32>> {
+    let mut keys: Vec<u32> = addrs
+        .map(|a| a.checked_sub(base).and_then(|d| u32::try_from(d).ok()))
+        .collect::<Option<_>>()?;
     let mut other = vec![0u32; keys.len()];
     for shift in [0u32, 11, 22] {
         let digit = |k: u32| ((k >> shift) & 0x7ff) as usize;
@@ -487,12 +485,14 @@ fn distinct_sorted(addrs: impl Iterator<Item = u64> + Clone, base: u64) -> Vec<u
         std::mem::swap(&mut keys, &mut other);
     }
     keys.dedup();
-    keys.into_iter().map(|k| base + u64::from(k)).collect()
+    Some(keys)
 }
 
-/// [`Owners::at`] for ascending addresses, given the sets' starts in order.
+/// [`Owners::at`] for ascending addresses, given the sets' starts in order as offsets from
+/// `base`.
 struct StartWalk<'s> {
-    starts: &'s [u64],
+    base: u64,
+    starts: &'s [u32],
     /// The position of the first start not below the previous address.
     next: usize,
 }
@@ -501,14 +501,16 @@ impl StartWalk<'_> {
     /// The index of the start equal to `addr`. Ascending calls cost one step each over the
     /// whole walk; an address below the previous one searches again from the beginning.
     fn at(&mut self, addr: u64) -> Option<usize> {
+        // No start lies outside these 4 GiB.
+        let off = u32::try_from(addr.checked_sub(self.base)?).ok()?;
         let back = self.next.checked_sub(1).and_then(|i| self.starts.get(i));
-        if back.is_some_and(|&s| s >= addr) {
-            self.next = self.starts.partition_point(|&s| s < addr);
+        if back.is_some_and(|&s| s >= off) {
+            self.next = self.starts.partition_point(|&s| s < off);
         }
-        while self.starts.get(self.next).is_some_and(|&s| s < addr) {
+        while self.starts.get(self.next).is_some_and(|&s| s < off) {
             self.next += 1;
         }
-        (self.starts.get(self.next) == Some(&addr)).then_some(self.next)
+        (self.starts.get(self.next) == Some(&off)).then_some(self.next)
     }
 }
 
@@ -535,10 +537,10 @@ mod tests {
         ];
         let symbols: Vec<TextSymbol<'_>> =
             raw.iter().map(|&(addr, size, name)| TextSymbol::new(addr, size, name)).collect();
-        let starts = distinct_sorted(symbols.iter().map(|s| s.addr), 0x1000);
+        let starts = distinct_offsets(symbols.iter().map(|s| s.addr), 0x1000).unwrap();
         let owners = Owners::new(symbols, 0x2000, NameStyle::Elf);
         assert_eq!(starts.len(), owners.len());
-        let mut walk = StartWalk { starts: &starts, next: 0 };
+        let mut walk = StartWalk { base: 0x1000, starts: &starts, next: 0 };
         let probes = [
             0,
             0x1000,
@@ -562,9 +564,10 @@ mod tests {
         }
     }
 
-    /// Both ways of sorting give the distinct values in order.
+    /// The counting sort gives the distinct values in order; a value outside the 4 GiB gives
+    /// none.
     #[test]
-    fn distinct_sorted_sorts() {
+    fn distinct_offsets_sorts() {
         let mut x = 0x2545_f491_4f6c_dd1du64;
         let mut addrs: Vec<u64> = (0..5000)
             .map(|_| {
@@ -575,15 +578,18 @@ mod tests {
             })
             .collect();
         addrs.extend_from_slice(&[0x40_0000, 0x40_0000 + 0xffff_ffff, 0x40_0010, 0x40_0010]);
-        let mut want = addrs.clone();
+        let mut want: Vec<u32> = addrs.iter().map(|a| (a - 0x40_0000) as u32).collect();
         want.sort_unstable();
         want.dedup();
-        assert_eq!(distinct_sorted(addrs.iter().copied(), 0x40_0000), want);
-        // One address below the base, one 4 GiB above it: the comparison sort.
-        addrs.extend_from_slice(&[0x3f_ffff, 0x40_0000 + 0x1_0000_0000]);
-        let mut want = addrs.clone();
-        want.sort_unstable();
-        want.dedup();
-        assert_eq!(distinct_sorted(addrs.iter().copied(), 0x40_0000), want);
+        assert_eq!(distinct_offsets(addrs.iter().copied(), 0x40_0000), Some(want));
+        assert_eq!(distinct_offsets([0x40_0000, 0x3f_ffff].into_iter(), 0x40_0000), None);
+        assert_eq!(distinct_offsets([0x40_0000 + 0x1_0000_0000].into_iter(), 0x40_0000), None);
+        // The walk never answers for an address outside the 4 GiB.
+        let starts = [0u32, 0x10];
+        let mut walk = StartWalk { base: 0x40_0000, starts: &starts, next: 0 };
+        assert_eq!(walk.at(0x40_0010), Some(1));
+        assert_eq!(walk.at(0x3f_ffff), None);
+        assert_eq!(walk.at(0x40_0000 + 0x1_0000_0000), None);
+        assert_eq!(walk.at(0x40_0000), Some(0));
     }
 }
