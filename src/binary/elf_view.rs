@@ -294,57 +294,168 @@ pub fn check<'data>(
 /// `symtab`, in one pass. A name is measured only when its first bytes in the string table
 /// read `__start_` or `__stop_`, so the 100k+ function and object symbols cost one short compare
 /// each. Two definitions of one boundary symbol that disagree are a lie of the symbol table
-/// (the runtime's references were resolved to one of them at link time): a failure naming both.
+/// (the runtime's references were resolved to one of them at link time): a failure naming both
+/// (the first such pair in table order, over all names).
 fn boundary_symbols<'data>(
     data: &'data [u8],
     sections: &SectionTable<'data, Header, &'data [u8]>,
     symtab: &object::read::elf::SymbolTable<'data, Header, &'data [u8]>,
     names: &[&[u8]],
 ) -> Result<Vec<(Option<u64>, Option<u64>)>> {
-    // The raw string table, for the prefix test; without it every name is measured.
+    let found = scan_boundaries(data, sections, symtab, names);
+    if let Some((_, e)) = found.iter().filter_map(|f| f.clash.as_ref()).min_by_key(|c| c.0) {
+        return Err(e.clone());
+    }
+    Ok(found.into_iter().map(|f| (f.start.map(|(_, v)| v), f.stop.map(|(_, v)| v))).collect())
+}
+
+/// What [`scan_boundaries`] found for one name: the first definition of each boundary symbol
+/// (symbol index, value), or the first disagreement in table order (symbol index, failure),
+/// after which the name's later symbols are not looked at.
+#[derive(Clone, Default)]
+struct Boundaries {
+    start: Option<(usize, u64)>,
+    stop: Option<(usize, u64)>,
+    clash: Option<(usize, crate::error::Error)>,
+}
+
+/// One remembered pass of [`scan_boundaries`]: which bytes (address and length of the file and
+/// of its symbol table), which names, and what was found.
+struct Scan {
+    data: (usize, usize),
+    symtab: (usize, usize),
+    names: Vec<Vec<u8>>,
+    found: Vec<Boundaries>,
+}
+
+std::thread_local! {
+    /// The passes made inside [`sharing_symbol_passes`] on this thread; `None` outside.
+    static SCANS: std::cell::RefCell<Option<Vec<Scan>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` with the boundary-symbol passes over a symbol table remembered, so that a second
+/// pass over the same bytes for the same names (`verify`: the image parse's [`check`], then the
+/// loader's view, [`runtime_ranges`]) reuses the first one's findings instead of reading 100k+
+/// symbols again. For a caller that holds the bytes unchanged for all of `f` (`verify` borrows
+/// them): the same bytes give the same findings, so nothing is checked less. Nothing is
+/// remembered past `f`.
+pub fn sharing_symbol_passes<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<Vec<Scan>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let outer = self.0.take();
+            SCANS.with(|s| *s.borrow_mut() = outer);
+        }
+    }
+    let _restore = Restore(SCANS.with(|s| s.replace(Some(Vec::new()))));
+    f()
+}
+
+/// The pass of [`boundary_symbols`], with a result per name (one name's disagreement does not
+/// hide another name's symbols); inside [`sharing_symbol_passes`], made once per symbol table
+/// and names.
+fn scan_boundaries<'data>(
+    data: &'data [u8],
+    sections: &SectionTable<'data, Header, &'data [u8]>,
+    symtab: &object::read::elf::SymbolTable<'data, Header, &'data [u8]>,
+    names: &[&[u8]],
+) -> Vec<Boundaries> {
+    let raw = symtab.symbols();
+    let key =
+        ((data.as_ptr() as usize, data.len()), (raw.as_ptr() as usize, std::mem::size_of_val(raw)));
+    let same = |scan: &Scan| {
+        scan.data == key.0
+            && scan.symtab == key.1
+            && scan.names.len() == names.len()
+            && scan.names.iter().zip(names).all(|(a, b)| a.as_slice() == *b)
+    };
+    let known = SCANS.with(|s| {
+        s.borrow()
+            .as_ref()
+            .and_then(|scans| scans.iter().find(|scan| same(scan)).map(|scan| scan.found.clone()))
+    });
+    if let Some(found) = known {
+        return found;
+    }
+    let found = scan_boundaries_once(data, sections, symtab, names);
+    SCANS.with(|s| {
+        if let Some(scans) = s.borrow_mut().as_mut() {
+            scans.push(Scan {
+                data: key.0,
+                symtab: key.1,
+                names: names.iter().map(|n| n.to_vec()).collect(),
+                found: found.clone(),
+            });
+        }
+    });
+    found
+}
+
+/// The pass itself.
+fn scan_boundaries_once<'data>(
+    data: &'data [u8],
+    sections: &SectionTable<'data, Header, &'data [u8]>,
+    symtab: &object::read::elf::SymbolTable<'data, Header, &'data [u8]>,
+    names: &[&[u8]],
+) -> Vec<Boundaries> {
+    // The raw string table, for the prefix test; without it every name is read.
     let strings: Option<&[u8]> =
         sections.section(symtab.string_section()).ok().and_then(|s| s.data(LE, data).ok());
-    let may_be_boundary = |offset: u32| -> bool {
-        let Some(strings) = strings else { return true };
-        let at = offset as usize;
-        // One byte first: it rules out nearly every name.
-        if strings.get(at) != Some(&b'_') {
-            return false;
+    let mut out: Vec<Boundaries> = names.iter().map(|_| Boundaries::default()).collect();
+    let mut visit = |index: usize, sym: &elf::Sym64<LittleEndian>| {
+        if sym.is_undefined(LE) {
+            return;
         }
-        let prefix = |p: &[u8]| strings.get(at..at.saturating_add(p.len())) == Some(p);
-        prefix(b"__start_") || prefix(b"__stop_")
-    };
-    let mut out = vec![(None, None); names.len()];
-    for (index, sym) in symtab.iter().enumerate() {
-        if sym.is_undefined(LE) || !may_be_boundary(sym.st_name(LE)) {
-            continue;
-        }
-        let Ok(n) = symtab.symbol_name(LE, sym) else { continue };
+        let Ok(n) = symtab.symbol_name(LE, sym) else { return };
         let (rest, is_start) = match (n.strip_prefix(b"__start_"), n.strip_prefix(b"__stop_")) {
             (Some(rest), _) => (rest, true),
             (_, Some(rest)) => (rest, false),
-            _ => continue,
+            _ => return,
         };
-        for (name, slot) in names.iter().zip(out.iter_mut()) {
-            if rest != *name {
+        for (name, found) in names.iter().zip(out.iter_mut()) {
+            if rest != *name || found.clash.is_some() {
                 continue;
             }
-            let slot = if is_start { &mut slot.0 } else { &mut slot.1 };
+            let slot = if is_start { &mut found.start } else { &mut found.stop };
             let value = sym.st_value(LE);
             match *slot {
                 Some((first_index, first)) if first != value => {
-                    return Err(malformed!(
-                        "symbol table: two definitions of {} disagree (symbol [{first_index}] at {first:#x}, \
-                         symbol [{index}] at {value:#x}): the runtime reads only one of them",
-                        String::from_utf8_lossy(n)
+                    found.clash = Some((
+                        index,
+                        malformed!(
+                            "symbol table: two definitions of {} disagree (symbol [{first_index}] at {first:#x}, \
+                             symbol [{index}] at {value:#x}): the runtime reads only one of them",
+                            String::from_utf8_lossy(n)
+                        ),
                     ));
                 }
                 Some(_) => {}
                 None => *slot = Some((index, value)),
             }
         }
+    };
+    let symbols = symtab.symbols();
+    match strings {
+        // The hot loop: one byte of the name rules out nearly every symbol (100k+ of them).
+        Some(strings) => {
+            let prefix =
+                |at: usize, p: &[u8]| strings.get(at..at.saturating_add(p.len())) == Some(p);
+            for (index, sym) in symbols.iter().enumerate() {
+                let at = sym.st_name(LE) as usize;
+                if strings.get(at) == Some(&b'_')
+                    && (prefix(at, b"__start_") || prefix(at, b"__stop_"))
+                {
+                    visit(index, sym);
+                }
+            }
+        }
+        None => {
+            for (index, sym) in symbols.iter().enumerate() {
+                visit(index, sym);
+            }
+        }
     }
-    Ok(out.into_iter().map(|(start, stop)| (start.map(|(_, v)| v), stop.map(|(_, v)| v))).collect())
+    out
 }
 
 /// Where the runtime finds section `name` from the loader's view alone: `__start_<name>` up to
@@ -353,18 +464,51 @@ fn boundary_symbols<'data>(
 /// `Ok(None)` when the file has no such symbols. Independent of the section headers of the
 /// LLGo sections: `verify` compares it with what the rewrite used.
 pub fn runtime_range(data: &[u8], name: &[u8]) -> Result<Option<SectionInfo>> {
-    let header = Header::parse(data).map_err(|e| malformed!("ELF header: {e}"))?;
-    let segments =
-        header.program_headers(LE, data).map_err(|e| malformed!("ELF program headers: {e}"))?;
-    let sections = header.sections(LE, data).map_err(|e| malformed!("ELF section headers: {e}"))?;
-    let symtab = sections
-        .symbols(LE, data, elf::SHT_SYMTAB)
-        .map_err(|e| malformed!("ELF symbol table: {e}"))?;
-    let Some(&(Some(start), Some(stop))) =
-        boundary_symbols(data, &sections, &symtab, &[name])?.first()
-    else {
-        return Ok(None);
+    runtime_ranges(data, &[name]).pop().unwrap_or(Ok(None))
+}
+
+/// [`runtime_range`] for each of `names`, with one parse of the headers and one pass over the
+/// symbol table for all of them; each name's answer is the one [`runtime_range`] gives.
+pub fn runtime_ranges(data: &[u8], names: &[&[u8]]) -> Vec<Result<Option<SectionInfo>>> {
+    let parsed = (|| -> Result<_> {
+        let header = Header::parse(data).map_err(|e| malformed!("ELF header: {e}"))?;
+        let segments =
+            header.program_headers(LE, data).map_err(|e| malformed!("ELF program headers: {e}"))?;
+        let sections =
+            header.sections(LE, data).map_err(|e| malformed!("ELF section headers: {e}"))?;
+        let symtab = sections
+            .symbols(LE, data, elf::SHT_SYMTAB)
+            .map_err(|e| malformed!("ELF symbol table: {e}"))?;
+        Ok((segments, sections, symtab))
+    })();
+    let (segments, sections, symtab) = match parsed {
+        Ok(p) => p,
+        Err(e) => return names.iter().map(|_| Err(e.clone())).collect(),
     };
+    let found = scan_boundaries(data, &sections, &symtab, names);
+    names
+        .iter()
+        .zip(found)
+        .map(|(name, found)| {
+            if let Some((_, e)) = found.clash {
+                return Err(e);
+            }
+            let (Some((_, start)), Some((_, stop))) = (found.start, found.stop) else {
+                return Ok(None);
+            };
+            range_of(data, segments, name, start, stop).map(Some)
+        })
+        .collect()
+}
+
+/// The file range of `__start_<name>`..`__stop_<name>` (see [`runtime_range`]).
+fn range_of(
+    data: &[u8],
+    segments: &[Phdr],
+    name: &[u8],
+    start: u64,
+    stop: u64,
+) -> Result<SectionInfo> {
     let label = String::from_utf8_lossy(name);
     let Some(size) = stop.checked_sub(start) else {
         return Err(malformed!(
@@ -386,7 +530,7 @@ pub fn runtime_range(data: &[u8], name: &[u8]) -> Result<Option<SectionInfo>> {
         ));
     }
     let file_size = size.min(load.filesz - delta);
-    Ok(Some(SectionInfo { addr: start, offset: load.offset + delta, size: file_size }))
+    Ok(SectionInfo { addr: start, offset: load.offset + delta, size: file_size })
 }
 
 #[cfg(test)]
@@ -396,6 +540,28 @@ mod tests {
 
     fn load(offset: u64, vaddr: u64, filesz: u64, memsz: u64) -> Load {
         Load { index: 0, offset, vaddr, filesz, memsz, executable: false }
+    }
+
+    /// Passes are remembered only inside `sharing_symbol_passes`, and an inner scope leaves the
+    /// outer one's memory as it was.
+    #[test]
+    fn shared_passes_end_with_the_scope() {
+        let depth = || SCANS.with(|s| s.borrow().as_ref().map(Vec::len));
+        assert_eq!(depth(), None);
+        sharing_symbol_passes(|| {
+            SCANS.with(|s| {
+                s.borrow_mut().as_mut().unwrap().push(Scan {
+                    data: (1, 2),
+                    symtab: (3, 4),
+                    names: vec![b"x".to_vec()],
+                    found: vec![Boundaries::default()],
+                })
+            });
+            assert_eq!(depth(), Some(1));
+            sharing_symbol_passes(|| assert_eq!(depth(), Some(0)));
+            assert_eq!(depth(), Some(1));
+        });
+        assert_eq!(depth(), None);
     }
 
     #[test]
