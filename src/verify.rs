@@ -53,12 +53,6 @@ pub fn verify(data: &[u8]) -> Result<Report> {
 }
 
 pub fn verify_with(data: &[u8], depth: Depth) -> Result<Report> {
-    // `data` is borrowed, unchanged, for the whole check: the symbol pass of the image parse
-    // serves the loader's view too.
-    elf_view::sharing_symbol_passes(|| verify_shared(data, depth))
-}
-
-fn verify_shared(data: &[u8], depth: Depth) -> Result<Report> {
     let mut report = Report::default();
     let list = match loader::images(data)? {
         Images::Skip(why) => {

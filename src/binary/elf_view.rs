@@ -312,87 +312,16 @@ fn boundary_symbols<'data>(
 /// What [`scan_boundaries`] found for one name: the first definition of each boundary symbol
 /// (symbol index, value), or the first disagreement in table order (symbol index, failure),
 /// after which the name's later symbols are not looked at.
-#[derive(Clone, Default)]
+#[derive(Default)]
 struct Boundaries {
     start: Option<(usize, u64)>,
     stop: Option<(usize, u64)>,
     clash: Option<(usize, crate::error::Error)>,
 }
 
-/// One remembered pass of [`scan_boundaries`]: which bytes (address and length of the file and
-/// of its symbol table), which names, and what was found.
-struct Scan {
-    data: (usize, usize),
-    symtab: (usize, usize),
-    names: Vec<Vec<u8>>,
-    found: Vec<Boundaries>,
-}
-
-std::thread_local! {
-    /// The passes made inside [`sharing_symbol_passes`] on this thread; `None` outside.
-    static SCANS: std::cell::RefCell<Option<Vec<Scan>>> = const { std::cell::RefCell::new(None) };
-}
-
-/// Runs `f` with the boundary-symbol passes over a symbol table remembered, so that a second
-/// pass over the same bytes for the same names (`verify`: the image parse's [`check`], then the
-/// loader's view, [`runtime_ranges`]) reuses the first one's findings instead of reading 100k+
-/// symbols again. For a caller that holds the bytes unchanged for all of `f` (`verify` borrows
-/// them): the same bytes give the same findings, so nothing is checked less. Nothing is
-/// remembered past `f`.
-pub fn sharing_symbol_passes<R>(f: impl FnOnce() -> R) -> R {
-    struct Restore(Option<Vec<Scan>>);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            let outer = self.0.take();
-            SCANS.with(|s| *s.borrow_mut() = outer);
-        }
-    }
-    let _restore = Restore(SCANS.with(|s| s.replace(Some(Vec::new()))));
-    f()
-}
-
 /// The pass of [`boundary_symbols`], with a result per name (one name's disagreement does not
-/// hide another name's symbols); inside [`sharing_symbol_passes`], made once per symbol table
-/// and names.
+/// hide another name's symbols).
 fn scan_boundaries<'data>(
-    data: &'data [u8],
-    sections: &SectionTable<'data, Header, &'data [u8]>,
-    symtab: &object::read::elf::SymbolTable<'data, Header, &'data [u8]>,
-    names: &[&[u8]],
-) -> Vec<Boundaries> {
-    let raw = symtab.symbols();
-    let key =
-        ((data.as_ptr() as usize, data.len()), (raw.as_ptr() as usize, std::mem::size_of_val(raw)));
-    let same = |scan: &Scan| {
-        scan.data == key.0
-            && scan.symtab == key.1
-            && scan.names.len() == names.len()
-            && scan.names.iter().zip(names).all(|(a, b)| a.as_slice() == *b)
-    };
-    let known = SCANS.with(|s| {
-        s.borrow()
-            .as_ref()
-            .and_then(|scans| scans.iter().find(|scan| same(scan)).map(|scan| scan.found.clone()))
-    });
-    if let Some(found) = known {
-        return found;
-    }
-    let found = scan_boundaries_once(data, sections, symtab, names);
-    SCANS.with(|s| {
-        if let Some(scans) = s.borrow_mut().as_mut() {
-            scans.push(Scan {
-                data: key.0,
-                symtab: key.1,
-                names: names.iter().map(|n| n.to_vec()).collect(),
-                found: found.clone(),
-            });
-        }
-    });
-    found
-}
-
-/// The pass itself.
-fn scan_boundaries_once<'data>(
     data: &'data [u8],
     sections: &SectionTable<'data, Header, &'data [u8]>,
     symtab: &object::read::elf::SymbolTable<'data, Header, &'data [u8]>,
@@ -540,28 +469,6 @@ mod tests {
 
     fn load(offset: u64, vaddr: u64, filesz: u64, memsz: u64) -> Load {
         Load { index: 0, offset, vaddr, filesz, memsz, executable: false }
-    }
-
-    /// Passes are remembered only inside `sharing_symbol_passes`, and an inner scope leaves the
-    /// outer one's memory as it was.
-    #[test]
-    fn shared_passes_end_with_the_scope() {
-        let depth = || SCANS.with(|s| s.borrow().as_ref().map(Vec::len));
-        assert_eq!(depth(), None);
-        sharing_symbol_passes(|| {
-            SCANS.with(|s| {
-                s.borrow_mut().as_mut().unwrap().push(Scan {
-                    data: (1, 2),
-                    symtab: (3, 4),
-                    names: vec![b"x".to_vec()],
-                    found: vec![Boundaries::default()],
-                })
-            });
-            assert_eq!(depth(), Some(1));
-            sharing_symbol_passes(|| assert_eq!(depth(), Some(0)));
-            assert_eq!(depth(), Some(1));
-        });
-        assert_eq!(depth(), None);
     }
 
     #[test]
