@@ -7,37 +7,52 @@ use crate::error::Result;
 use crate::malformed;
 
 /// `data[offset..offset + len]`, or an error naming `what` and the offset.
+///
+/// These readers run once per record and per symbol (hundreds of thousands of times in a large
+/// program): they are inlined, and the error, built only for a damaged file, is not.
+#[inline]
 pub fn slice<'a>(data: &'a [u8], offset: u64, len: u64, what: &str) -> Result<&'a [u8]> {
     let start = usize::try_from(offset).ok();
     let end = offset.checked_add(len).and_then(|e| usize::try_from(e).ok());
-    start.zip(end).and_then(|(s, e)| data.get(s..e)).ok_or_else(|| {
-        malformed!(
-            "{what} at file offset {offset:#x} (+{len:#x}) lies past the end of the file \
-                 ({:#x} bytes)",
-            data.len()
-        )
-    })
+    match start.zip(end).and_then(|(s, e)| data.get(s..e)) {
+        Some(b) => Ok(b),
+        None => Err(past_the_end(what, offset, len, data.len())),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn past_the_end(what: &str, offset: u64, len: u64, file_len: usize) -> crate::error::Error {
+    malformed!(
+        "{what} at file offset {offset:#x} (+{len:#x}) lies past the end of the file ({file_len:#x} \
+         bytes)"
+    )
 }
 
 /// `N` bytes at `offset` as an array.
+#[inline]
 pub fn array<const N: usize>(data: &[u8], offset: u64, what: &str) -> Result<[u8; N]> {
     let b = slice(data, offset, N as u64, what)?;
     // `slice` returned exactly N bytes.
     Ok(b.try_into().unwrap_or([0; N]))
 }
 
+#[inline]
 pub fn u16_le(data: &[u8], offset: u64, what: &str) -> Result<u16> {
     Ok(u16::from_le_bytes(array(data, offset, what)?))
 }
 
+#[inline]
 pub fn u32_le(data: &[u8], offset: u64, what: &str) -> Result<u32> {
     Ok(u32::from_le_bytes(array(data, offset, what)?))
 }
 
+#[inline]
 pub fn u64_le(data: &[u8], offset: u64, what: &str) -> Result<u64> {
     Ok(u64::from_le_bytes(array(data, offset, what)?))
 }
 
+#[inline]
 pub fn u32_be(data: &[u8], offset: u64, what: &str) -> Result<u32> {
     Ok(u32::from_be_bytes(array(data, offset, what)?))
 }
@@ -52,6 +67,7 @@ pub fn c_str<'a>(data: &'a [u8], offset: u64, what: &str) -> Result<&'a [u8]> {
 }
 
 /// A plain-old-data view (`#[repr(C)]`, unaligned fields) of `T` at `offset`.
+#[inline]
 pub fn pod<'a, T: object::pod::Pod>(data: &'a [u8], offset: u64, what: &str) -> Result<&'a T> {
     let raw = slice(data, offset, std::mem::size_of::<T>() as u64, what)?;
     object::pod::from_bytes::<T>(raw)
