@@ -617,6 +617,25 @@ fn has_clone_suffix(name: &[u8]) -> bool {
     tail.iter().enumerate().any(|(i, &b)| b == b'.' && at_dot(base + i))
 }
 
+/// A canonical record after the index lookup: its owner set (high half) and funcIndex (low
+/// half) in one word. Sets number fewer than 2^32: [`Owners`] counts its names in `u32`.
+#[derive(Clone, Copy)]
+struct Found(u64);
+
+impl Found {
+    fn new(set: usize, func_index: u32) -> Self {
+        Found((set as u64) << 32 | u64::from(func_index))
+    }
+
+    fn set(self) -> usize {
+        (self.0 >> 32) as usize
+    }
+
+    fn func_index(self) -> u32 {
+        self.0 as u32
+    }
+}
+
 /// The owner test's state across the entry and stub records.
 struct OwnerTest<'o, 'a> {
     owners: &'o Owners<'a>,
@@ -640,12 +659,12 @@ impl<'o, 'a> OwnerTest<'o, 'a> {
         }
     }
 
-    /// The canonical records as `(set, start, funcIndex)`, funcIndex 0 when the index has no
-    /// (or a zero) funcIndex for the id.
-    fn look_up(&self, index: &SymbolIndex) -> Vec<(usize, u64, u32)> {
-        let start = |set| self.owners.start(set);
-        let found = |&(set, id)| (set, start(set), index.func_index(id).unwrap_or(0));
-        self.canonical.iter().map(found).collect()
+    /// The canonical records as [`Found`] `(set, funcIndex)`, funcIndex 0 when the index has no
+    /// (or a zero) funcIndex for the id, in the memory of the `(set, id)` list (a collect from
+    /// its own iterator into smaller items of the same alignment reuses it).
+    fn look_up(self, index: &SymbolIndex) -> (Vec<Found>, Stats) {
+        let found = |(set, id)| Found::new(set, index.func_index(id).unwrap_or(0));
+        (self.canonical.into_iter().map(found).collect(), self.stats)
     }
 
     /// Tests `records`; returns how many are real records (not placeholders).
@@ -724,13 +743,13 @@ pub fn build(input: Input<'_>) -> Rows {
         || {
             let mut test = OwnerTest::new(owners, head.len());
             test.stats.entry_records = test.run(head);
-            (test.look_up(index), test.stats)
+            test.look_up(index)
         },
         || {
             let mut test = OwnerTest::new(owners, tail.len() + stub.len());
             test.stats.entry_records = test.run(tail);
             test.stats.stub_records = test.run(stub);
-            (test.look_up(index), test.stats)
+            test.look_up(index)
         },
     );
     let ((found, mut stats), (more_found, more)) = (first, second);
@@ -743,7 +762,8 @@ pub fn build(input: Input<'_>) -> Rows {
     // row.
     let mut rows = Vec::with_capacity(found.len() + more_found.len());
     let mut taken = vec![false; owners.len()];
-    for (set, addr, func_index) in found.into_iter().chain(more_found) {
+    for (set, func_index) in found.into_iter().chain(more_found).map(|f| (f.set(), f.func_index()))
+    {
         if func_index == 0 {
             stats.not_in_index += 1;
             continue;
@@ -752,7 +772,7 @@ pub fn build(input: Input<'_>) -> Rows {
             stats.duplicates += 1;
             continue;
         }
-        rows.push(Row { addr, func_index });
+        rows.push(Row { addr: owners.start(set), func_index });
     }
     // Records come mostly in text order: often the rows are sorted already, and the adaptive
     // stable sort is near linear on nearly sorted rows. (Starts are unique: any sort agrees.)
