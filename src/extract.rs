@@ -9,7 +9,7 @@ use object::endian::LittleEndian as LE;
 
 use crate::table::disk::{self, IndexEntry, SiteRecord};
 use crate::table::encode::{MAGIC_META, MAGIC_REDIRECT, MAGIC_TABLE};
-use crate::table::{Input, Record, SymbolIndex};
+use crate::table::{Input, Record, Records, SymbolIndex};
 
 pub const RECORD_SIZE: u64 = std::mem::size_of::<SiteRecord>() as u64;
 pub const INDEX_SYMBOL: &[u8] = b"__llgo_funcinfo_symbol_index";
@@ -58,8 +58,13 @@ pub fn entry_state(image: &dyn Image<'_>) -> Result<EntryState> {
     })
 }
 
-/// Decodes every 16-byte record of a site section, in file order.
-pub fn records(image: &dyn Image<'_>, section: SectionInfo, what: &str) -> Result<Vec<Record>> {
+/// The records of a site section, in file order: the section's bytes when every pc is the plain
+/// word, else decoded one by one.
+pub fn records<'data>(
+    image: &dyn Image<'data>,
+    section: SectionInfo,
+    what: &str,
+) -> Result<Records<'data>> {
     if section.size % RECORD_SIZE != 0 {
         return Err(malformed!(
             "{what} at file offset {:#x}: size {:#x} is not a multiple of 16",
@@ -71,12 +76,8 @@ pub fn records(image: &dyn Image<'_>, section: SectionInfo, what: &str) -> Resul
     let n = section.size / RECORD_SIZE;
     let raw = bytes::slice(data, section.offset, section.size, what)?;
     if image.plain_pointers(section.offset, section.size) {
-        // Every pc is the plain word: decode straight from the section's bytes.
-        let word = |b: Option<&[u8; 8]>| u64::from_le_bytes(b.copied().unwrap_or_default());
-        return Ok(raw
-            .chunks_exact(RECORD_SIZE as usize)
-            .map(|r| Record { pc: Some(word(r.first_chunk())), id: word(r.last_chunk()) })
-            .collect());
+        // Every pc is the plain word: the owner test decodes straight from the section's bytes.
+        return Ok(Records::Raw(raw));
     }
     let mut out = Vec::with_capacity(n as usize);
     for i in 0..n {
@@ -85,7 +86,7 @@ pub fn records(image: &dyn Image<'_>, section: SectionInfo, what: &str) -> Resul
         let id = disk::read::<SiteRecord>(data, at, what)?.id.get(LE);
         out.push(Record { pc, id });
     }
-    Ok(out)
+    Ok(Records::Decoded(out))
 }
 
 /// The two globals the index is read from: `(&index pointer, &count)`, from the first meta
@@ -227,7 +228,7 @@ pub fn input<'data>(image: &dyn Image<'data>) -> Result<Option<(Input<'data>, In
             let entry = records(image, sections.entry, "llgo_funcinfo_entry")?;
             let stub = match sections.stub {
                 Some(stub) => records(image, stub, "llgo_funcinfo_stubsite")?,
-                None => Vec::new(),
+                None => Records::default(),
             };
             Ok((entry, stub, symbol_index(image)?))
         },

@@ -18,6 +18,21 @@ fn mapped_len(size: usize) -> usize {
     size.div_ceil(HUGE_PAGE).saturating_mul(HUGE_PAGE)
 }
 
+/// How much of a big block of `size` bytes is marked for huge pages: the whole huge pages, and
+/// the last one only when the block fills more than three quarters of it. A touched huge page is
+/// resident as a whole, so a block ending early in one would hold up to 2 MiB it never uses (at
+/// 110k rows: the symbols' 4.3 MB, the index's 1 MB slots, the owner ids' 1.07 MB of which a
+/// half's grouping fills half, the second half's 2.6 MB owner sets); such an end takes ordinary
+/// pages, one fault per 4 KiB (at most 384 per block).
+fn huge_part(size: usize) -> usize {
+    let whole = size / HUGE_PAGE * HUGE_PAGE;
+    if size % HUGE_PAGE > HUGE_PAGE / 4 * 3 {
+        whole.saturating_add(HUGE_PAGE)
+    } else {
+        whole
+    }
+}
+
 fn is_big(layout: &Layout) -> bool {
     layout.size() >= BIG && layout.align() <= HUGE_PAGE
 }
@@ -56,27 +71,54 @@ unsafe fn map_big(size: usize) -> *mut u8 {
             libc::munmap((aligned + len) as *mut libc::c_void, tail);
         }
         // A hint: without transparent huge pages the block is ordinary memory.
-        libc::madvise(aligned as *mut libc::c_void, len, libc::MADV_HUGEPAGE);
+        let huge = huge_part(size);
+        if huge > 0 {
+            libc::madvise(aligned as *mut libc::c_void, huge, libc::MADV_HUGEPAGE);
+        }
     }
     aligned as *mut u8
 }
 
-/// Freed big blocks kept for the next big allocation: `(address, mapped length)`, 0 for an
-/// empty slot. A fresh block costs the kernel's zeroing of every huge page it touches (a third
-/// of a 110k-row `inspect` was `clear_page_erms`); the working vectors of a rewrite are made one
-/// after the other (symbols, then owner sets, then canonical records, then rows, then the
-/// table), so most can take the memory of one that was just freed.
-static FREED: Mutex<[(usize, usize); 8]> = Mutex::new([(0, 0); 8]);
+/// Freed big blocks kept for the next big allocation, at most [`CACHE_BYTES`] of them. A fresh
+/// block costs the kernel's zeroing of every huge page it touches (a third of a 110k-row
+/// `inspect` was `clear_page_erms`); the working vectors of a rewrite are made one after the
+/// other (symbols, then owner sets, then canonical records, then rows, then the table), so most
+/// can take the memory of one that was just freed.
+///
+/// A kept block stays resident: without a bound, the vectors freed at the end of planning (14
+/// MiB at 110k rows, never reused: the table is zeroed memory and the self-check allocates no
+/// big block) added to the peak RSS of the self-check. Past the bound the oldest blocks go back
+/// to the kernel.
+static FREED: Mutex<Freed> = Mutex::new(Freed { blocks: [Block::EMPTY; 8], clock: 0 });
+
+/// 2 huge pages: at 110k rows the owner test's lists reuse the sort's and the symbol scan's
+/// blocks; more kept blocks (4 huge pages) were not reused, only resident (2 MB more at the peak).
+const CACHE_BYTES: usize = 2 * HUGE_PAGE;
+
+#[derive(Clone, Copy)]
+struct Block {
+    /// 0 for an empty slot.
+    at: usize,
+    len: usize,
+    /// When it was freed: the oldest goes first.
+    freed: u64,
+}
+
+impl Block {
+    const EMPTY: Block = Block { at: 0, len: 0, freed: 0 };
+}
+
+struct Freed {
+    blocks: [Block; 8],
+    clock: u64,
+}
 
 /// A freed block of at least `len` bytes (its surplus beyond `len` unmapped), or null.
 fn reuse(len: usize) -> *mut u8 {
     let Ok(mut freed) = FREED.lock() else { return std::ptr::null_mut() };
-    let best = freed
-        .iter_mut()
-        .filter(|(at, have)| *at != 0 && *have >= len)
-        .min_by_key(|(_, have)| *have);
+    let best = freed.blocks.iter_mut().filter(|b| b.at != 0 && b.len >= len).min_by_key(|b| b.len);
     let Some(slot) = best else { return std::ptr::null_mut() };
-    let (at, have) = std::mem::take(slot);
+    let Block { at, len: have, .. } = std::mem::replace(slot, Block::EMPTY);
     if have > len {
         // SAFETY: the surplus lies inside this block, which nothing else uses.
         unsafe { libc::munmap((at + len) as *mut libc::c_void, have - len) };
@@ -84,12 +126,29 @@ fn reuse(len: usize) -> *mut u8 {
     at as *mut u8
 }
 
-/// Keeps a freed block for [`reuse`], or unmaps it when every slot is taken.
+/// Keeps a freed block for [`reuse`] (unmapping the oldest kept ones beyond [`CACHE_BYTES`]), or
+/// unmaps it when it alone is larger.
 fn release(at: *mut u8, len: usize) {
-    if let Ok(mut freed) = FREED.lock() {
-        if let Some(slot) = freed.iter_mut().find(|(a, _)| *a == 0) {
-            *slot = (at as usize, len);
-            return;
+    if len <= CACHE_BYTES {
+        if let Ok(mut freed) = FREED.lock() {
+            loop {
+                let kept: usize = freed.blocks.iter().map(|b| b.len).sum();
+                let free_slot = freed.blocks.iter().any(|b| b.at == 0);
+                if free_slot && kept + len <= CACHE_BYTES {
+                    break;
+                }
+                let oldest = freed.blocks.iter_mut().filter(|b| b.at != 0).min_by_key(|b| b.freed);
+                let Some(oldest) = oldest else { break };
+                let Block { at, len, .. } = std::mem::replace(oldest, Block::EMPTY);
+                // SAFETY: a whole kept block, which nothing uses.
+                unsafe { libc::munmap(at as *mut libc::c_void, len) };
+            }
+            freed.clock += 1;
+            let clock = freed.clock;
+            if let Some(slot) = freed.blocks.iter_mut().find(|b| b.at == 0) {
+                *slot = Block { at: at as usize, len, freed: clock };
+                return;
+            }
         }
     }
     // SAFETY: `at` is a whole block of `len` bytes that its owner gave up.

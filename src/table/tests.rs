@@ -165,18 +165,39 @@ fn owner_test_table() {
         },
     ];
     for c in cases {
+        // The same records as the section's bytes, when every pc is a plain word.
+        let raw = |records: &[Record]| -> Option<Vec<u8>> {
+            let mut out = Vec::new();
+            for r in records {
+                out.extend_from_slice(&r.pc?.to_le_bytes());
+                out.extend_from_slice(&r.id.to_le_bytes());
+            }
+            Some(out)
+        };
+        let (raw_entry, raw_stub) = (raw(&c.entry), raw(&c.stub));
         let input = Input {
             style: c.style,
-            symbols: c.symbols,
+            symbols: c.symbols.clone(),
             text_end: 0x1180,
-            entry: c.entry,
-            stub: c.stub,
+            entry: c.entry.into(),
+            stub: c.stub.into(),
             index: idx.clone(),
         };
         let got = build(input);
         let rows: Vec<(u64, u32)> = got.rows.iter().map(|r| (r.addr, r.func_index)).collect();
         assert_eq!(rows, c.want_rows, "{}", c.what);
         assert_eq!(got.stats, c.want, "{}", c.what);
+        if let (Some(entry), Some(stub)) = (&raw_entry, &raw_stub) {
+            let input = Input {
+                style: c.style,
+                symbols: c.symbols,
+                text_end: 0x1180,
+                entry: Records::Raw(entry),
+                stub: Records::Raw(stub),
+                index: idx.clone(),
+            };
+            assert_eq!(build(input), got, "{} (records as bytes)", c.what);
+        }
     }
 }
 
