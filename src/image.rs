@@ -24,7 +24,7 @@ pub struct TextSymbol<'a> {
     /// ELF `st_size`; 0 when unknown (always on Mach-O).
     pub size: u64,
     pub name: &'a [u8],
-    /// [`crate::table::fnv1a`] of `name`: a reader computes it in the pass that finds the name's
+    /// [`crate::fnv::fnv1a`] of `name`: a reader computes it in the pass that finds the name's
     /// end, so the owner test never walks the name again.
     pub hash: u64,
 }
@@ -32,7 +32,7 @@ pub struct TextSymbol<'a> {
 impl<'a> TextSymbol<'a> {
     /// A symbol whose name's hash is computed here.
     pub fn new(addr: u64, size: u64, name: &'a [u8]) -> Self {
-        TextSymbol { addr, size, name, hash: crate::table::fnv1a(name) }
+        TextSymbol { addr, size, name, hash: crate::fnv::fnv1a(name) }
     }
 }
 

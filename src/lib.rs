@@ -10,6 +10,7 @@ pub mod driver;
 pub mod edit;
 pub mod error;
 pub mod extract;
+pub mod fnv;
 pub mod image;
 pub mod inspect;
 pub mod loader;

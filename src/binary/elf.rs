@@ -368,7 +368,7 @@ impl<'data> Image<'data> for ElfImage<'data> {
                 }
                 let at = sym.st_name(LE) as usize;
                 let size = sym.st_size(LE);
-                out.push(match strings.get(at..).and_then(table::fnv1a_to_nul) {
+                out.push(match strings.get(at..).and_then(crate::fnv::fnv1a_to_nul) {
                     Some((name, hash)) => TextSymbol { addr, size, name, hash },
                     None => {
                         let name =
