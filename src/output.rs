@@ -509,7 +509,7 @@ pub fn install(path: &Path, expected: &Identity, source: &Path) -> Result<()> {
 
 /// The one way an output is replaced, in two steps: [`temp_beside`] makes an exclusive
 /// `.<output>.llgo-ld.<pid>.<random>` beside `path` for the new contents, and [`finish`] gives
-/// it `expected`'s permission bits and renames it over `path` if `path` is still that version.
+/// it `expected`'s permission bits and puts it at `path` if `path` is still that version.
 /// Any failure drops the temporary file, which removes it, and leaves `path` as it was.
 fn temp_beside(path: &Path) -> Result<tempfile::NamedTempFile> {
     let dir = parent_dir(path);
@@ -527,7 +527,6 @@ fn temp_beside(path: &Path) -> Result<tempfile::NamedTempFile> {
         .map_err(|e| Error::io(format!("{}: temporary file", dir.display()), e))
 }
 
-///
 /// The new file takes `path` by exchanging the two names (`renameat2(RENAME_EXCHANGE)`), then
 /// the temporary name, which now holds the original, is removed. A plain rename over an
 /// existing file makes ext4 start writing the new file's delayed blocks back on the spot
