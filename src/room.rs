@@ -201,7 +201,13 @@ fn round(
         )
         .into());
     }
-    match postlink::rewrite_path(&second, None).outcome {
+    // The second link's output lives in llgo-ld's own scratch directory and nobody else has
+    // it: it is rewritten in place, as the shim rewrites a fresh link, and `install` then
+    // copies it beside the output (one copy, not a copy to rewrite and another to install).
+    let written = Identity::of(&second)
+        .map_err(|e| Error::io(second.display(), e))?
+        .ok_or_else(|| Error::new(ErrorKind::Io, "second link: no output was written"))?;
+    match postlink::rewrite_fresh(&second, written).outcome {
         Outcome::Rewritten(summaries) => {
             output::install(req.output, &req.identity, &second)?;
             if let Err(e) = scratch.remove() {
