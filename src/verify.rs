@@ -293,8 +293,11 @@ pub fn check_table(
         report.problems.push(format!("{what}: bytes after the table are not zero"));
     }
     let base_link = blob.base.wrapping_sub(loaded.slide);
-    let real = &blob.rows[..blob.rows.len() - 1];
-    let sentinel = blob.rows[blob.rows.len() - 1];
+    // `Blob::parse` refuses fewer than two rows: there is always a sentinel.
+    let Some((&sentinel, real)) = blob.rows.split_last() else {
+        report.problems.push(format!("{what}: table without its sentinel row"));
+        return Ok(());
+    };
     let text_end = image.text().end;
     if u64::from(sentinel.0) != text_end.wrapping_sub(base_link) || sentinel.1 != 0 {
         report.problems.push(format!(
@@ -390,18 +393,9 @@ fn check_names(
 ) -> Result<()> {
     let text_end = image.text().end;
     let symbols = image.text_symbols()?;
-    // The alias sets of `Owners` are the distinct symbol addresses in ascending order, one set
-    // per address: set `k` starts at `text start + starts[k]`. The rows ascend, so one walk
-    // along `starts` finds each row's set instead of a binary search per row (110k rows). A
-    // count that does not match (never, while `Owners` groups by address), or a symbol 4 GiB
-    // past the text start, falls back to `Owners::at`.
-    let base = image.text().start;
-    let starts = distinct_offsets(symbols.iter().map(|s| s.addr), base);
     let owners = Owners::new(symbols, text_end, image.style());
-    let mut walk = starts
-        .as_deref()
-        .filter(|starts| starts.len() == owners.len())
-        .map(|starts| StartWalk { base, starts, next: 0 });
+    // The rows ascend (checked before this runs), and so do the sets: one walk finds them all.
+    let mut cursor = 0;
     let index = match extract::symbol_index(image.image()) {
         Ok(Some((index, _))) => Some(index),
         Ok(None) => {
@@ -418,11 +412,7 @@ fn check_names(
         }
     };
     for (i, (&addr, row)) in addrs.iter().zip(real).enumerate() {
-        let set = match walk.as_mut() {
-            Some(walk) => walk.at(addr),
-            None => owners.at(addr),
-        };
-        let Some(set) = set else {
+        let Some(set) = owners.at_walking(&mut cursor, addr) else {
             report.problems.push(format!("{what}: row {i} at {addr:#x} is not a function start"));
             continue;
         };
@@ -444,70 +434,6 @@ fn check_names(
     Ok(())
 }
 
-/// The distinct values of `addrs` as ascending offsets from `base`, sorted by three counting
-/// passes of 11 bits each (a tenth of a comparison sort's work on 100k+ symbols in symbol-table
-/// order); `None` when one lies below `base` or 4 GiB or more above it.
-fn distinct_offsets(addrs: impl Iterator<Item = u64>, base: u64) -> Option<Vec<u32>> {
-    let mut keys: Vec<u32> = addrs
-        .map(|a| a.checked_sub(base).and_then(|d| u32::try_from(d).ok()))
-        .collect::<Option<_>>()?;
-    let mut other = vec![0u32; keys.len()];
-    for shift in [0u32, 11, 22] {
-        let digit = |k: u32| ((k >> shift) & 0x7ff) as usize;
-        let mut at = [0usize; 2048];
-        for &k in &keys {
-            // `digit` < 2048
-            if let Some(c) = at.get_mut(digit(k)) {
-                *c += 1;
-            }
-        }
-        let mut sum = 0;
-        for c in at.iter_mut() {
-            let here = *c;
-            *c = sum;
-            sum += here;
-        }
-        for &k in &keys {
-            // The counts add up to `keys.len()`, the length of `other`.
-            if let Some(c) = at.get_mut(digit(k)) {
-                if let Some(slot) = other.get_mut(*c) {
-                    *slot = k;
-                }
-                *c += 1;
-            }
-        }
-        std::mem::swap(&mut keys, &mut other);
-    }
-    keys.dedup();
-    Some(keys)
-}
-
-/// [`Owners::at`] for ascending addresses, given the sets' starts in order as offsets from
-/// `base`.
-struct StartWalk<'s> {
-    base: u64,
-    starts: &'s [u32],
-    /// The position of the first start not below the previous address.
-    next: usize,
-}
-
-impl StartWalk<'_> {
-    /// The index of the start equal to `addr`. Ascending calls cost one step each over the
-    /// whole walk; an address below the previous one searches again from the beginning.
-    fn at(&mut self, addr: u64) -> Option<usize> {
-        // No start lies outside these 4 GiB.
-        let off = u32::try_from(addr.checked_sub(self.base)?).ok()?;
-        let back = self.next.checked_sub(1).and_then(|i| self.starts.get(i));
-        if back.is_some_and(|&s| s >= off) {
-            self.next = self.starts.partition_point(|&s| s < off);
-        }
-        while self.starts.get(self.next).is_some_and(|&s| s < off) {
-            self.next += 1;
-        }
-        (self.starts.get(self.next) == Some(&off)).then_some(self.next)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -515,9 +441,10 @@ mod tests {
     use crate::image::TextSymbol;
 
     /// The walk answers as `Owners::at` does, for ascending, repeated and descending addresses,
-    /// over symbols with aliases, zero sizes and an unsorted symbol table.
+    /// over symbols with aliases, zero sizes and an unsorted symbol table, and never for an
+    /// address outside every set.
     #[test]
-    fn start_walk_is_owners_at() {
+    fn walking_lookup_is_owners_at() {
         let raw: [(u64, u64, &[u8]); 9] = [
             (0x1040, 0x10, b"c"),
             (0x1000, 0x20, b"a"),
@@ -531,10 +458,8 @@ mod tests {
         ];
         let symbols: Vec<TextSymbol<'_>> =
             raw.iter().map(|&(addr, size, name)| TextSymbol::new(addr, size, name)).collect();
-        let starts = distinct_offsets(symbols.iter().map(|s| s.addr), 0x1000).unwrap();
         let owners = Owners::new(symbols, 0x2000, NameStyle::Elf);
-        assert_eq!(starts.len(), owners.len());
-        let mut walk = StartWalk { base: 0x1000, starts: &starts, next: 0 };
+        let mut cursor = 0;
         let probes = [
             0,
             0x1000,
@@ -552,38 +477,15 @@ mod tests {
             u64::MAX,
             0x1000,
             0x1090,
+            0x0fff,
+            0x1_0000_1000,
         ];
         for addr in probes {
-            assert_eq!(walk.at(addr), owners.at(addr), "{addr:#x}");
+            assert_eq!(owners.at_walking(&mut cursor, addr), owners.at(addr), "{addr:#x}");
         }
-    }
-
-    /// The counting sort gives the distinct values in order; a value outside the 4 GiB gives
-    /// none.
-    #[test]
-    fn distinct_offsets_sorts() {
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        let mut addrs: Vec<u64> = (0..5000)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                0x40_0000 + (x % 0x1_0000_0000) / 4 * 4
-            })
-            .collect();
-        addrs.extend_from_slice(&[0x40_0000, 0x40_0000 + 0xffff_ffff, 0x40_0010, 0x40_0010]);
-        let mut want: Vec<u32> = addrs.iter().map(|a| (a - 0x40_0000) as u32).collect();
-        want.sort_unstable();
-        want.dedup();
-        assert_eq!(distinct_offsets(addrs.iter().copied(), 0x40_0000), Some(want));
-        assert_eq!(distinct_offsets([0x40_0000, 0x3f_ffff].into_iter(), 0x40_0000), None);
-        assert_eq!(distinct_offsets([0x40_0000 + 0x1_0000_0000].into_iter(), 0x40_0000), None);
-        // The walk never answers for an address outside the 4 GiB.
-        let starts = [0u32, 0x10];
-        let mut walk = StartWalk { base: 0x40_0000, starts: &starts, next: 0 };
-        assert_eq!(walk.at(0x40_0010), Some(1));
-        assert_eq!(walk.at(0x3f_ffff), None);
-        assert_eq!(walk.at(0x40_0000 + 0x1_0000_0000), None);
-        assert_eq!(walk.at(0x40_0000), Some(0));
+        assert_eq!(owners.at_walking(&mut 0, 0x1090), Some(5));
+        assert_eq!(owners.at_walking(&mut 5, 0x0fff), None);
+        assert_eq!(owners.at_walking(&mut 0, 0x1_0000_1000), None);
+        assert_eq!(owners.at_walking(&mut 6, 0x1000), Some(0));
     }
 }

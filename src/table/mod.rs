@@ -502,6 +502,21 @@ impl<'a> Owners<'a> {
         self.sets.binary_search_by_key(&addr, |s| s.start).ok()
     }
 
+    /// [`Owners::at`] for addresses that mostly ascend (the rows of a table): `cursor` is the
+    /// position of the first set not below the previous address (start at 0), moved forward
+    /// one set at a time instead of a binary search per address; an address below the
+    /// previous one searches again.
+    pub fn at_walking(&self, cursor: &mut usize, addr: u64) -> Option<usize> {
+        let start = |i: usize| self.sets.get(i).map(|s| s.start);
+        if cursor.checked_sub(1).and_then(start).is_some_and(|s| s >= addr) {
+            *cursor = self.sets.partition_point(|s| s.start < addr);
+        }
+        while start(*cursor).is_some_and(|s| s < addr) {
+            *cursor += 1;
+        }
+        (start(*cursor) == Some(addr)).then_some(*cursor)
+    }
+
     pub fn len(&self) -> usize {
         self.sets.len()
     }
