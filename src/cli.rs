@@ -61,8 +61,8 @@ pub fn run(args: &[String]) -> i32 {
         "inspect" => {
             let json = rest.iter().any(|a| a == "--json");
             let files: Vec<String> = rest.iter().filter(|a| *a != "--json").cloned().collect();
-            if json && files.len() == 1 {
-                return inspect_one(&files[0], true, &mut stdout);
+            if let (true, [file]) = (json, files.as_slice()) {
+                return inspect_one(file, true, &mut stdout);
             }
             with_files(&files, |f| inspect_one(f, json, &mut stdout))
         }

@@ -1,6 +1,6 @@
 //! The edit model, at the bottom of the house: a plan is a list of [`Edit`]s against the
-//! original bytes, and [`apply`] (or, when nothing changes size, [`apply_in_place`]) is the
-//! only way bytes change. An edit replaces a range of the original with bytes of any length, so
+//! original bytes, applied by [`apply`] to bytes in memory or by `output` to the file itself
+//! (positioned writes, the tail laid out anew when a size changes). An edit replaces a range of the original with bytes of any length, so
 //! a plan can overwrite (the table), cut (compaction: a section leaves the file) or insert (a
 //! larger signature) — see docs/design.md, "The edit model".
 //!
@@ -102,8 +102,9 @@ pub fn map_offset(edits: &[Edit], old_offset: u64) -> Option<u64> {
     u64::try_from(i128::from(old_offset) + delta).ok()
 }
 
-/// Applies checked, same-size edits to `data` in place, for callers that hold the bytes in
-/// memory (the commit writes edits into the file with positioned writes: `output`).
+/// Applies checked, same-size edits to `data` in place: for tests that patch a buffer (the
+/// product writes edits into the file: `output`).
+#[cfg(test)]
 pub fn apply_in_place(data: &mut [u8], edits: &[Edit]) -> Result<()> {
     check(edits, data.len() as u64)?;
     for e in edits {

@@ -22,7 +22,7 @@
 //!   them, bound exactly the section the runtime reads (`__stop_` may lie beyond the end of a
 //!   rewritten section: compaction cuts the file bytes and keeps the link-time symbol).
 //!
-//! [`runtime_range`] is the other half: where the runtime finds a section from the loader's
+//! [`runtime_ranges`] is the other half: where the runtime finds a section from the loader's
 //! view alone (boundary symbols mapped through the `PT_LOAD`s), for `verify`.
 
 #![deny(clippy::indexing_slicing)]
@@ -387,17 +387,12 @@ fn scan_boundaries<'data>(
     out
 }
 
-/// Where the runtime finds section `name` from the loader's view alone: `__start_<name>` up to
-/// `__stop_<name>` (from the symbol table), mapped to file offsets through the `PT_LOAD`s; the
-/// file range is cut at the `PT_LOAD`'s file bytes (a compacted section's tail is zero-fill).
-/// `Ok(None)` when the file has no such symbols. Independent of the section headers of the
-/// LLGo sections: `verify` compares it with what the rewrite used.
-pub fn runtime_range(data: &[u8], name: &[u8]) -> Result<Option<SectionInfo>> {
-    runtime_ranges(data, &[name]).pop().unwrap_or(Ok(None))
-}
-
-/// [`runtime_range`] for each of `names`, with one parse of the headers and one pass over the
-/// symbol table for all of them; each name's answer is the one [`runtime_range`] gives.
+/// Where the runtime finds each section of `names` from the loader's view alone:
+/// `__start_<name>` up to `__stop_<name>` (from the symbol table), mapped to file offsets through
+/// the `PT_LOAD`s; the file range is cut at the `PT_LOAD`'s file bytes (a compacted section's
+/// tail is zero-fill). `Ok(None)` for a name the file has no such symbols for. Independent of the
+/// section headers of the LLGo sections: `verify` compares it with what the rewrite used. One
+/// parse of the headers and one pass over the symbol table serve all the names.
 pub fn runtime_ranges(data: &[u8], names: &[&[u8]]) -> Vec<Result<Option<SectionInfo>>> {
     let parsed = (|| -> Result<_> {
         let header = Header::parse(data).map_err(|e| malformed!("ELF header: {e}"))?;
@@ -430,7 +425,7 @@ pub fn runtime_ranges(data: &[u8], names: &[&[u8]]) -> Vec<Result<Option<Section
         .collect()
 }
 
-/// The file range of `__start_<name>`..`__stop_<name>` (see [`runtime_range`]).
+/// The file range of `__start_<name>`..`__stop_<name>` (see [`runtime_ranges`]).
 fn range_of(
     data: &[u8],
     segments: &[Phdr],

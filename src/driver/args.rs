@@ -303,8 +303,10 @@ fn scan_linker<'a>(flavour: Flavour, args: impl Iterator<Item = &'a [u8]>) -> Li
             None => {
                 if let Some(v) = arg.strip_prefix(b"--output=") {
                     scan.output = Some(path_of(v));
-                } else if flavour == Flavour::Gold && arg.starts_with(b"-output=") {
-                    scan.output = Some(path_of(&arg[b"-output=".len()..]));
+                } else if let Some(v) =
+                    arg.strip_prefix(b"-output=").filter(|_| flavour == Flavour::Gold)
+                {
+                    scan.output = Some(path_of(v));
                 } else if let Some(v) = arg.strip_prefix(b"-o").filter(|v| !v.is_empty()) {
                     scan.output = Some(path_of(v));
                 }
@@ -387,11 +389,11 @@ fn classify_driver(args: &[OsString]) -> Classification {
                     output = Some(path_of(v));
                 } else if let Some(v) = arg.strip_prefix(b"-working-directory=") {
                     working_dir = Some(path_of(v));
-                } else if arg.starts_with(b"-o")
-                    && arg.len() > 2
-                    && !DRIVER_O_PREFIXES.iter().any(|p| arg.starts_with(p.as_bytes()))
-                {
-                    output = Some(path_of(&arg[2..]));
+                } else if let Some(v) = arg.strip_prefix(b"-o").filter(|v| {
+                    !v.is_empty()
+                        && !DRIVER_O_PREFIXES.iter().any(|p| arg.starts_with(p.as_bytes()))
+                }) {
+                    output = Some(path_of(v));
                 }
             }
         }

@@ -255,10 +255,9 @@ impl Blob {
     }
 
     /// Row `entryOff`s without the sentinel, for [`Lookup`].
-    // `parse` refuses a blob without the sentinel row, so `rows` is never empty
-    #[allow(clippy::indexing_slicing)]
     pub fn entry_offs(&self) -> Vec<u32> {
-        self.rows[..self.rows.len() - 1].iter().map(|r| r.0).collect()
+        let real = self.rows.split_last().map_or(&[][..], |(_, real)| real);
+        real.iter().map(|r| r.0).collect()
     }
 
     /// The runtime lookup over this blob, with `base` as the runtime sees it.
