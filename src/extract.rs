@@ -221,8 +221,9 @@ pub fn input<'data>(image: &dyn Image<'data>) -> Result<Option<(Input<'data>, In
     // For a large image the symbols are read on a second thread while the records and the
     // index are decoded here; the results are looked at in the one-thread order (records,
     // index, symbols), so the outcome and the first error are the same.
-    let worth = sections.entry.size / RECORD_SIZE >= PARALLEL_RECORDS && crate::table::spare_core();
-    let (records_and_index, symbols) = crate::table::join(
+    let worth =
+        sections.entry.size / RECORD_SIZE >= PARALLEL_RECORDS && crate::parallel::spare_core();
+    let (records_and_index, symbols) = crate::parallel::join(
         worth,
         || -> Result<_> {
             let entry = records(image, sections.entry, "llgo_funcinfo_entry")?;

@@ -16,6 +16,7 @@ pub mod inspect;
 pub mod loader;
 pub mod log;
 pub mod output;
+mod parallel;
 pub mod plan;
 pub mod postlink;
 pub mod room;

@@ -119,7 +119,7 @@ fn copy(path: &Path, identity: &Identity) -> Outcome {
     };
     let original_len = image.len() as u64;
     let (planned, staged) = std::thread::scope(|s| {
-        let stager = std::thread::Builder::new().spawn_scoped(s, || {
+        let stager = crate::parallel::spawn_beside(s, || {
             holds_records(&image).then(|| output::stage(path, &file, original_len))
         });
         let planned = planned(&image);

@@ -13,7 +13,6 @@ use crate::bytes;
 use crate::error::{Error, Result};
 use crate::image::{Image, LlgoSections, NameStyle, Pointer, SectionInfo, TextSymbol};
 use crate::malformed;
-use crate::table;
 // PT_DYNAMIC and the dynamic relocations (issue 10).
 use crate::binary::elf_dynamic::{self, DynReloc, Dynamic, Source};
 
@@ -382,9 +381,10 @@ impl<'data> Image<'data> for ElfImage<'data> {
         // A large table is scanned in two halves, the second on another thread; the halves
         // joined in order are the one-pass result (and the first error in table order wins).
         let all = symtab.symbols();
-        let worth = all.len() >= PARALLEL_SYMBOLS && table::spare_core();
+        let worth = all.len() >= PARALLEL_SYMBOLS && crate::parallel::spare_core();
         let (head, tail) = all.split_at(if worth { all.len() / 2 } else { all.len() });
-        let (head, tail) = table::join(worth, || scan(head, all.len()), || scan(tail, tail.len()));
+        let (head, tail) =
+            crate::parallel::join(worth, || scan(head, all.len()), || scan(tail, tail.len()));
         let mut out = head?;
         out.extend_from_slice(&tail?);
         Ok(out)

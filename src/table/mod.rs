@@ -11,50 +11,12 @@ pub mod encode;
 pub mod findfunc;
 
 use crate::image::{NameStyle, TextSymbol};
+use crate::parallel::{join, spare_core};
 
 /// Closure-stub wrappers are named `__llgo_stub.<target>` and carry the target's id.
 pub const STUB_PREFIX: &[u8] = b"__llgo_stub.";
 
 pub use crate::fnv::{fnv1a, fnv1a_to_nul};
-
-/// Whether this process may run on more than one CPU (asked once). Callers split work in two
-/// only when it may: on one CPU the work stays whole, as without threads.
-pub(crate) fn spare_core() -> bool {
-    static SPARE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *SPARE.get_or_init(|| std::thread::available_parallelism().is_ok_and(|n| n.get() > 1))
-}
-
-/// Runs `a` here and `b` on a second thread when `worth` it (enough work to pay for a thread)
-/// and the process may use a second CPU; otherwise, or when no thread can be made, both here,
-/// `a` first. The results are the same either way: only the wall time differs.
-pub(crate) fn join<RA, RB: Send>(
-    worth: bool,
-    a: impl FnOnce() -> RA,
-    b: impl Fn() -> RB + Sync,
-) -> (RA, RB) {
-    if !(worth && spare_core()) {
-        let ra = a();
-        return (ra, b());
-    }
-    std::thread::scope(|scope| {
-        let b = &b;
-        match std::thread::Builder::new().spawn_scoped(scope, b) {
-            Ok(thread) => {
-                let ra = a();
-                match thread.join() {
-                    Ok(rb) => (ra, rb),
-                    // A panic on the thread is a bug: it goes on here, as it would have without
-                    // the thread.
-                    Err(panic) => std::panic::resume_unwind(panic),
-                }
-            }
-            Err(_) => {
-                let ra = a();
-                (ra, b())
-            }
-        }
-    })
-}
 
 /// Records below this count are tested on one thread: a thread costs more than it saves.
 const PARALLEL_RECORDS: usize = 32 * 1024;

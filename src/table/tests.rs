@@ -305,12 +305,3 @@ fn owners_grouped_in_two_halves_equal_one_pass() {
     assert!(two.sets == one.sets, "alias sets differ");
     assert!(two.names == one.names && two.ids == one.ids, "names or ids differ");
 }
-
-#[test]
-fn join_gives_both_results_with_or_without_a_thread() {
-    for worth in [false, true] {
-        let data: Vec<u64> = (0..100_000).collect();
-        let (a, b) = join(worth, || data[..10].iter().sum::<u64>(), || data.iter().sum::<u64>());
-        assert_eq!((a, b), (45, 4_999_950_000), "worth {worth}");
-    }
-}

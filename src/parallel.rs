@@ -1,0 +1,141 @@
+//! The second core: running two pieces of work at once, and making sure the second thread
+//! really starts beside the first instead of behind it.
+//!
+//! Every parallel step of llgo-ld is a pair (symbols beside records, two halves of a scan, the
+//! copy beside the plan): one piece on the calling thread, one on a new thread. A new thread is
+//! queued on its parent's CPU. On the 2-vCPU machines measured (docs/design.md, "Performance")
+//! the kernel left it there, behind the busy parent, until the parent blocked in `join`: the
+//! second thread started ~1–2 ms late, which is most of a 110k-row step. [`spawn_beside`]
+//! therefore moves the *parent* to another allowed CPU right after the spawn (its affinity
+//! narrowed to the other CPUs, then set back at once: a running thread stays where it is), so
+//! the new thread has the parent's old CPU to itself. Measured: the new thread runs ~0.1 ms
+//! after the spawn instead of when the parent blocks; the move costs the parent ~0.07 ms.
+
+use std::thread::{Scope, ScopedJoinHandle};
+
+/// Whether this process may run on more than one CPU (asked once). Callers split work in two
+/// only when it may: on one CPU the work stays whole, as without threads.
+pub(crate) fn spare_core() -> bool {
+    static SPARE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SPARE.get_or_init(|| std::thread::available_parallelism().is_ok_and(|n| n.get() > 1))
+}
+
+/// Runs `a` here and `b` on a second thread when `worth` it (enough work to pay for a thread)
+/// and the process may use a second CPU; otherwise, or when no thread can be made, both here,
+/// `a` first. The results are the same either way: only the wall time differs.
+pub(crate) fn join<RA, RB: Send>(
+    worth: bool,
+    a: impl FnOnce() -> RA,
+    b: impl Fn() -> RB + Sync,
+) -> (RA, RB) {
+    if !(worth && spare_core()) {
+        let ra = a();
+        return (ra, b());
+    }
+    std::thread::scope(|scope| {
+        let b = &b;
+        match spawn_beside(scope, b) {
+            Ok(thread) => {
+                let ra = a();
+                match thread.join() {
+                    Ok(rb) => (ra, rb),
+                    // A panic on the thread is a bug: it goes on here, as it would have without
+                    // the thread.
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
+            }
+            Err(_) => {
+                let ra = a();
+                (ra, b())
+            }
+        }
+    })
+}
+
+/// `scope.spawn(f)`, then the calling thread steps onto another CPU so that the new one starts
+/// now (see the module comment). Fails only when no thread can be made.
+pub(crate) fn spawn_beside<'scope, T: Send + 'scope>(
+    scope: &'scope Scope<'scope, '_>,
+    f: impl FnOnce() -> T + Send + 'scope,
+) -> std::io::Result<ScopedJoinHandle<'scope, T>> {
+    let thread = std::thread::Builder::new().spawn_scoped(scope, f)?;
+    step_aside();
+    Ok(thread)
+}
+
+/// Moves the calling thread to another CPU it may use, leaving its affinity as it was. Does
+/// nothing where that cannot be asked (one allowed CPU, a sandbox refusing the calls, not Linux).
+#[cfg(target_os = "linux")]
+fn step_aside() {
+    let size = std::mem::size_of::<libc::cpu_set_t>();
+    // SAFETY: plain system calls on a cpu_set_t owned here, with its true size; pid 0 is the
+    // calling thread.
+    unsafe {
+        let here = libc::sched_getcpu();
+        let Ok(here) = usize::try_from(here) else { return };
+        let mut allowed: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, size, &mut allowed) != 0 {
+            return;
+        }
+        if here >= 8 * size || !libc::CPU_ISSET(here, &allowed) {
+            return;
+        }
+        let mut elsewhere = allowed;
+        libc::CPU_CLR(here, &mut elsewhere);
+        if libc::CPU_COUNT(&elsewhere) == 0 {
+            return;
+        }
+        // The kernel moves the caller before this call returns; the second call only widens
+        // the affinity again (a running thread is not moved by that).
+        if libc::sched_setaffinity(0, size, &elsewhere) == 0 {
+            libc::sched_setaffinity(0, size, &allowed);
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn step_aside() {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn join_gives_both_results_with_or_without_a_thread() {
+        for worth in [false, true] {
+            let data: Vec<u64> = (0..100_000).collect();
+            let (a, b) =
+                join(worth, || data[..10].iter().sum::<u64>(), || data.iter().sum::<u64>());
+            assert_eq!((a, b), (45, 4_999_950_000), "worth {worth}");
+        }
+    }
+
+    /// Stepping aside moves the thread off its CPU (when it may use another) and leaves its
+    /// affinity exactly as it was: a narrowed affinity would pin every later thread of the
+    /// process.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn stepping_aside_changes_the_cpu_and_keeps_the_affinity() {
+        let size = std::mem::size_of::<libc::cpu_set_t>();
+        let affinity = || {
+            // SAFETY: a cpu_set_t owned here, with its true size.
+            unsafe {
+                let mut set: libc::cpu_set_t = std::mem::zeroed();
+                assert_eq!(libc::sched_getaffinity(0, size, &mut set), 0);
+                (0..8 * size).filter(|&c| libc::CPU_ISSET(c, &set)).collect::<Vec<_>>()
+            }
+        };
+        // SAFETY: no arguments.
+        let cpu = || unsafe { libc::sched_getcpu() };
+        let before = affinity();
+        for _ in 0..20 {
+            let here = cpu();
+            step_aside();
+            if before.len() > 1 {
+                // The CI machine has two CPUs: this is the case it runs.
+                assert_ne!(cpu(), here, "still on CPU {here} of {before:?}");
+            }
+        }
+        assert_eq!(affinity(), before);
+    }
+}
