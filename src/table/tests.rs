@@ -275,10 +275,9 @@ fn clone_suffix_found_at_any_alignment() {
 }
 
 #[test]
-fn owners_grouped_in_two_halves_equal_one_pass() {
-    // Enough symbols for the two-thread grouping, in two descending-then-ascending runs, with
-    // aliases, repeated names at one address (the first size wins), sized and unsized symbols,
-    // stubs, and an alias run placed where the halves meet.
+fn owners_group_in_address_then_name_order() {
+    // Symbols in a descending run then an ascending one, with aliases, repeated names at one
+    // address (the first size wins), sized and unsized symbols, and stubs.
     let names: Vec<String> = (0..70_000).map(|i| format!("pkg.F{i}")).collect();
     let stub: Vec<String> = (0..100).map(|i| format!("__llgo_stub.pkg.F{i}")).collect();
     let mut syms = Vec::new();
@@ -295,13 +294,13 @@ fn owners_grouped_in_two_halves_equal_one_pass() {
     }
     syms[..40_000].reverse();
     let text_end = 0x10_0000 + 70_000 / 3 * 0x40 + 0x100;
-    let two = Owners::new(syms.clone(), text_end, NameStyle::Elf);
-    // The one-pass grouping over the order the owner test defines: by address, then name, ties
-    // in table order.
+    let owners = Owners::new(syms.clone(), text_end, NameStyle::Elf);
+    // The grouping over the order the owner test defines, sorted here: by address, then name,
+    // ties in table order.
     let mut order: Vec<(u64, usize)> = syms.iter().enumerate().map(|(i, s)| (s.addr, i)).collect();
     order.sort_by(|a, b| (a.0, syms[a.1].name).cmp(&(b.0, syms[b.1].name)));
-    let one = Owners::group(&syms, &order, syms.len(), NameStyle::Elf, None, text_end);
-    assert_eq!(two.sets.len(), 70_000usize.div_ceil(3));
-    assert!(two.sets == one.sets, "alias sets differ");
-    assert!(two.names == one.names && two.ids == one.ids, "names or ids differ");
+    let one = Owners::group(&syms, &order, NameStyle::Elf, text_end);
+    assert_eq!(owners.sets.len(), 70_000usize.div_ceil(3));
+    assert!(owners.sets == one.sets, "alias sets differ");
+    assert!(owners.names == one.names && owners.ids == one.ids, "names or ids differ");
 }
