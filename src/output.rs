@@ -535,6 +535,17 @@ fn temp_beside(path: &Path) -> Result<tempfile::NamedTempFile> {
 /// removal, the original stays under the temporary name, which [`sweep_stale`] removes later.
 /// Filesystems without the exchange (EINVAL, ENOTSUP, ENOSYS) get the plain rename.
 fn finish(tmp: tempfile::NamedTempFile, path: &Path, expected: &Identity) -> Result<()> {
+    finish_with(tmp, path, expected, rename_exchange)
+}
+
+/// [`finish`] with the exchange given: the tests pass one that fails as a filesystem without
+/// it does (ext2, NFS, most FUSE filesystems), which the machines of the suite do not have.
+fn finish_with(
+    tmp: tempfile::NamedTempFile,
+    path: &Path,
+    expected: &Identity,
+    rename_exchange: fn(&Path, &Path) -> io::Result<()>,
+) -> Result<()> {
     tmp.as_file()
         .set_permissions(fs::Permissions::from_mode(expected.mode & 0o7777))
         .map_err(|e| Error::io(tmp.path().display(), e))?;
@@ -768,6 +779,48 @@ mod tests {
         assert_eq!(new.mode & 0o7777, 0o751);
         assert_ne!(new.ino, id.ino, "a new inode, not a patch of the old one");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file left");
+    }
+
+    /// Where the filesystem has no `RENAME_EXCHANGE` the new file takes the name by a plain
+    /// rename, with the same result; any other failure of the exchange leaves the output as it
+    /// was and removes the temporary file.
+    #[test]
+    fn finish_without_the_exchange_renames_and_a_failed_exchange_changes_nothing() {
+        fn refused(errno: i32) -> io::Result<()> {
+            Err(io::Error::from_raw_os_error(errno))
+        }
+        let cases: [(i32, fn(&Path, &Path) -> io::Result<()>, bool); 4] = [
+            (libc::EINVAL, |_, _| refused(libc::EINVAL), true),
+            (libc::ENOTSUP, |_, _| refused(libc::ENOTSUP), true),
+            (libc::ENOSYS, |_, _| refused(libc::ENOSYS), true),
+            (libc::EIO, |_, _| refused(libc::EIO), false),
+        ];
+        for (errno, exchange, replaced) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            let out = dir.path().join("prog");
+            fs::write(&out, b"0123456789").unwrap();
+            fs::set_permissions(&out, fs::Permissions::from_mode(0o751)).unwrap();
+            let id = Identity::of(&out).unwrap().unwrap();
+            let (file, data) = open_read_only(&out, &id).unwrap();
+            let staged = stage(&out, &file, data.len() as u64).unwrap();
+            let tmp = staged.tmp;
+            fs::write(tmp.path(), b"new bytes").unwrap();
+            let result = finish_with(tmp, &out, &id, exchange);
+            let now = Identity::of(&out).unwrap().unwrap();
+            if replaced {
+                assert!(result.is_ok(), "errno {errno}: {result:?}");
+                assert_eq!(fs::read(&out).unwrap(), b"new bytes", "errno {errno}");
+                assert_eq!(now.mode & 0o7777, 0o751, "errno {errno}");
+                assert_ne!(now.ino, id.ino, "errno {errno}: a new inode");
+            } else {
+                assert!(result.is_err(), "errno {errno}");
+                assert_eq!(fs::read(&out).unwrap(), b"0123456789", "errno {errno}");
+                assert_eq!(now.ino, id.ino, "errno {errno}: the output untouched");
+            }
+            let left: Vec<_> =
+                fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()).collect();
+            assert_eq!(left, vec![out.clone()], "errno {errno}: no temporary file left");
+        }
     }
 
     /// A plan that changes the size: the file is rebuilt from the original's unchanged ranges
