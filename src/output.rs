@@ -538,13 +538,17 @@ fn finish(tmp: tempfile::NamedTempFile, path: &Path, expected: &Identity) -> Res
     finish_with(tmp, path, expected, rename_exchange)
 }
 
+/// How [`finish`] exchanges two names: [`rename_exchange`], or in tests a stand-in failing as
+/// a filesystem without the exchange does.
+type Exchange = fn(&Path, &Path) -> io::Result<()>;
+
 /// [`finish`] with the exchange given: the tests pass one that fails as a filesystem without
 /// it does (ext2, NFS, most FUSE filesystems), which the machines of the suite do not have.
 fn finish_with(
     tmp: tempfile::NamedTempFile,
     path: &Path,
     expected: &Identity,
-    rename_exchange: fn(&Path, &Path) -> io::Result<()>,
+    rename_exchange: Exchange,
 ) -> Result<()> {
     tmp.as_file()
         .set_permissions(fs::Permissions::from_mode(expected.mode & 0o7777))
@@ -789,7 +793,7 @@ mod tests {
         fn refused(errno: i32) -> io::Result<()> {
             Err(io::Error::from_raw_os_error(errno))
         }
-        let cases: [(i32, fn(&Path, &Path) -> io::Result<()>, bool); 4] = [
+        let cases: [(i32, Exchange, bool); 4] = [
             (libc::EINVAL, |_, _| refused(libc::EINVAL), true),
             (libc::ENOTSUP, |_, _| refused(libc::ENOTSUP), true),
             (libc::ENOSYS, |_, _| refused(libc::ENOSYS), true),
