@@ -579,7 +579,7 @@ mod tests {
         std::fs::write(c.dir.path().join("r.rsp"), "-c x.c").unwrap();
         let runner = MockRunner::answering(Status::Exited(0));
         let rsp = format!("@{}", c.dir.path().join("r.rsp").display());
-        let me = SelfId { canonical: None, id: Some((1, 2)), chain: vec![(3, 4)] };
+        let me = SelfId { id: Some((1, 2)), chain: vec![(3, 4)] };
         let args = os(&["/bin/sh", &rsp, "-o", "x.o"]);
         let exit = run(&Mode::Explicit, OsStr::new("llgo-ld"), &args, &env(&c), &me, &runner);
         assert_eq!(exit, Exit::Code(0));

@@ -25,10 +25,13 @@ pub const MAX_CHAIN: usize = 8;
 /// A file's (device, inode).
 pub type FileId = (u64, u64);
 
-/// Who llgo-ld is: its own file and the llgo-ld files of the processes above it.
+/// Who llgo-ld is: its own file and the llgo-ld files of the processes above it, by (device,
+/// inode). A file is llgo-ld when it is one of those files under any name: a symlink, a hard
+/// link, a path through other symlinks. (Comparing canonical paths as well added nothing the
+/// identity does not decide, for a dozen `readlink`s on every run: on a link without LLGo
+/// sections llgo-ld's whole cost is its process, docs/design.md "Performance".)
 #[derive(Clone, Debug, Default)]
 pub struct SelfId {
-    pub canonical: Option<PathBuf>,
     pub id: Option<FileId>,
     pub chain: Vec<FileId>,
 }
@@ -37,19 +40,13 @@ impl SelfId {
     /// From `/proc/self/exe` and the environment.
     pub fn current() -> SelfId {
         let exe = std::env::current_exe().ok();
-        let canonical = exe.as_ref().and_then(|e| e.canonicalize().ok());
-        let id = exe.as_ref().and_then(|e| std::fs::metadata(e).ok()).map(|m| (m.dev(), m.ino()));
+        let id = exe.and_then(|e| std::fs::metadata(e).ok()).map(|m| (m.dev(), m.ino()));
         let chain = std::env::var_os(CHAIN_VAR).map(|v| parse_chain(&v)).unwrap_or_default();
-        SelfId { canonical, id, chain }
+        SelfId { id, chain }
     }
 
     /// Is `path` (an existing file) llgo-ld, this one or one in the chain?
     pub fn is_us(&self, path: &Path) -> bool {
-        if let (Some(ours), Ok(c)) = (&self.canonical, path.canonicalize()) {
-            if *ours == c {
-                return true;
-            }
-        }
         match std::fs::metadata(path) {
             Ok(m) => {
                 let id = (m.dev(), m.ino());
@@ -260,6 +257,32 @@ mod tests {
         assert_eq!(parse_chain(OsStr::new(&format_chain(&ids))), ids);
         assert_eq!(parse_chain(OsStr::new("")), vec![]);
         assert_eq!(parse_chain(OsStr::new("x,1:2,3,:4,5:")), vec![(1, 2)]);
+    }
+
+    /// llgo-ld under any name is llgo-ld: a symlink (a masquerade name), a hard link, a path
+    /// through a symlinked directory; a copy of the same bytes is another file.
+    #[test]
+    fn us_under_any_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("llgo-ld");
+        std::fs::write(&real, b"#!/bin/sh\n").unwrap();
+        let meta = std::fs::metadata(&real).unwrap();
+        let me = SelfId { id: Some((meta.dev(), meta.ino())), chain: Vec::new() };
+        std::os::unix::fs::symlink(&real, dir.path().join("clang-19")).unwrap();
+        std::fs::hard_link(&real, dir.path().join("gcc")).unwrap();
+        std::os::unix::fs::symlink(dir.path(), dir.path().join("bin")).unwrap();
+        std::fs::copy(&real, dir.path().join("copy")).unwrap();
+        for (name, want) in [
+            ("llgo-ld", true),
+            ("clang-19", true),
+            ("gcc", true),
+            ("bin/clang-19", true),
+            ("bin/gcc", true),
+            ("copy", false),
+            ("missing", false),
+        ] {
+            assert_eq!(me.is_us(&dir.path().join(name)), want, "{name}");
+        }
     }
 
     #[test]
