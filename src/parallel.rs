@@ -128,13 +128,17 @@ mod tests {
         // SAFETY: no arguments.
         let cpu = || unsafe { libc::sched_getcpu() };
         let before = affinity();
+        let mut moved = 0;
         for _ in 0..20 {
             let here = cpu();
             step_aside();
-            if before.len() > 1 {
-                // The CI machine has two CPUs: this is the case it runs.
-                assert_ne!(cpu(), here, "still on CPU {here} of {before:?}");
-            }
+            moved += usize::from(cpu() != here);
+        }
+        // Not every time: the load balancer may move a running thread back between the step and
+        // the look (other tests run beside this one). Without the step it never moves this fast.
+        if before.len() > 1 {
+            // The CI machine has two CPUs: this is the case it runs.
+            assert!(moved >= 10, "moved {moved} times of 20 among CPUs {before:?}");
         }
         assert_eq!(affinity(), before);
     }
