@@ -21,8 +21,8 @@ fn mapped_len(size: usize) -> usize {
 /// How much of a big block of `size` bytes is marked for huge pages: the whole huge pages, and
 /// the last one only when the block fills more than half of it. A touched huge page is resident
 /// as a whole, so a block ending early in one would hold up to 2 MiB it never uses (at 110k rows:
-/// the index's 1 MB slots, the owner ids' 1.07 MB of which a half's grouping fills half); such
-/// an end takes ordinary pages, one fault per 4 KiB (at most 256 per block).
+/// the symbol index's 1 MiB of slots); such an end takes ordinary pages, one fault per 4 KiB
+/// (at most 256 per block).
 ///
 /// The bound trades faults for resident memory. Measured at 110k rows (`inspect`, interleaved
 /// medians; peak RSS; minor faults): more than three quarters 14.8 ms, 28.7 MiB, 2,258; more
@@ -48,8 +48,8 @@ const POPULATE: usize = 64 << 10;
 /// `if slots[i] == 0 { slots[i] = .. }`). A read of an untouched page maps the shared zero
 /// page; the write then faults again, and with two threads alive that second fault flushes the
 /// other CPU's TLB by interrupt. At 110k rows the symbol index's 1 MiB of slots alone took 512
-/// faults that way (a quarter of `inspect`'s), and a third of the kernel's samples were the
-/// flushes.
+/// faults that way (a quarter of `inspect`'s), with the flushes (`smp_call_function_many_cond`
+/// under `do_wp_page`) among the kernel's largest samples.
 fn populate(block: *mut u8, size: usize) {
     const PAGE: usize = 4096;
     let start = (block as usize).next_multiple_of(PAGE);

@@ -1,8 +1,9 @@
 //! The second core: running two pieces of work at once, and making sure the second thread
 //! really starts beside the first instead of behind it.
 //!
-//! Every parallel step of llgo-ld is a pair (symbols beside records, two halves of a scan, the
-//! copy beside the plan): one piece on the calling thread, one on a new thread. A new thread is
+//! Every parallel step of llgo-ld is a pair (the symbols beside the records, the two halves of
+//! the owner test, `rewrite`'s copy beside the plan): one piece on the calling thread, one on a
+//! new thread. A new thread is
 //! queued on its parent's CPU. On the 2-vCPU machines measured (docs/design.md, "Performance")
 //! the kernel left it there, behind the busy parent, until the parent blocked in `join`: the
 //! second thread started ~1–2 ms late, which is most of a 110k-row step. [`spawn_beside`]
