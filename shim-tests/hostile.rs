@@ -11,6 +11,9 @@ use goblin::elf::program_header::PT_LOAD;
 use goblin::elf::Elf;
 use support::*;
 
+/// The stub section of generation 1 (docs/format.md).
+const STUB: &str = "llgo_funcinfo_stubsite";
+
 fn fixture(test: &str) -> (PathBuf, Vec<u8>) {
     let dir = scratch_dir(test);
     let built = build_fixture(&dir, &FixtureSpec::MATRIX, Toolchain::ClangLld, Opt::O1, false);
@@ -324,4 +327,54 @@ fn two_definitions_of_a_boundary_symbol_are_refused() {
         &d,
         &["two definitions of __start_llgo_funcinfo_entry", "disagree"],
     );
+}
+
+/// A generation-2 program has no stub section. Symbols that bound one anyway are a symbol
+/// table the section headers do not explain (a generation-1 runtime reads its stub section
+/// through them, and the rewrite neither knows nor zeroes those bytes): refused, naming the
+/// symbol. The fuzzer found this shape: a mutated real program whose two object symbols had
+/// come to carry these names; the rewrite went through and the independent checker saw a
+/// non-zero "stub section" beside the in-place table.
+#[test]
+fn boundary_symbols_of_a_stub_section_the_headers_lack_are_refused() {
+    let dir = scratch_dir("hostile_absent_stub");
+    let built = build_gen2_fixture(
+        &dir,
+        &FixtureSpec::GEN2,
+        Toolchain::ClangLld,
+        Opt::O1,
+        Gen2Script::Llgo,
+    );
+    let orig = std::fs::read(&built.exe).unwrap();
+    let e = Elf::parse(&orig).unwrap();
+    assert!(
+        e.section_headers.iter().all(|s| e.shdr_strtab.get_at(s.sh_name) != Some(STUB)),
+        "a generation-2 fixture has no stub section"
+    );
+    let symtab = e
+        .section_headers
+        .iter()
+        .find(|s| s.sh_type == goblin::elf::section_header::SHT_SYMTAB)
+        .expect("the fixture has a symbol table");
+    let strtab_at = e.section_headers[symtab.sh_link as usize].sh_offset as usize;
+    for which in ["__start_", "__stop_"] {
+        let name = format!("{which}{STUB}");
+        // A defined symbol whose own name string is long enough to be overwritten with `name`,
+        // and which no other symbol's name shares (string tables merge common suffixes).
+        let fits = |s: &goblin::elf::Sym| {
+            let len = e.strtab.get_at(s.st_name).map_or(0, str::len);
+            let range = s.st_name..s.st_name + len;
+            s.st_shndx != 0
+                && len >= name.len()
+                && e.syms.iter().filter(|o| range.contains(&o.st_name)).count() == 1
+        };
+        let sym = e.syms.iter().find(fits).expect("a symbol with a long enough name");
+        let mut d = orig.clone();
+        let at = strtab_at + sym.st_name;
+        d[at..at + name.len()].copy_from_slice(name.as_bytes());
+        d[at + name.len()] = 0;
+        let found = Elf::parse(&d).unwrap();
+        assert!(found.syms.iter().any(|s| found.strtab.get_at(s.st_name) == Some(name.as_str())));
+        refused(&dir, &name, &d, &[&format!("symbol {name}"), "section headers do not have"]);
+    }
 }

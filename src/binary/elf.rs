@@ -170,7 +170,8 @@ impl<'data> ElfImage<'data> {
             bounded: false,
             code: false,
         }));
-        elf_view::check(data, header, &sections, segments, &used)?;
+        let absent: &[&[u8]] = if stub.is_none() { &[STUB_SECTION] } else { &[] };
+        elf_view::check(data, header, &sections, segments, &used, absent)?;
         let text_start = text.sh_addr(LE);
         let text_end = text_start
             .checked_add(text.sh_size(LE))

@@ -164,13 +164,16 @@ fn map(loads: &[Load], addr: u64, size: u64, what: &str) -> Result<u64> {
 }
 
 /// Cross-checks the section headers against the program headers (see the module
-/// documentation). `used` lists the sections the rewrite reads or writes.
+/// documentation). `used` lists the sections the rewrite reads or writes; `absent` the LLGo
+/// sections the section headers do not have, for which the symbol table must not have boundary
+/// symbols either.
 pub fn check<'data>(
     data: &'data [u8],
     header: &'data Header,
     sections: &SectionTable<'data, Header, &'data [u8]>,
     segments: &'data [Phdr],
     used: &[Used<'data>],
+    absent: &[&[u8]],
 ) -> Result<()> {
     let loads = loads(data, segments)?;
 
@@ -253,14 +256,29 @@ pub fn check<'data>(
 
     // The boundary symbols the runtime reads bound the section exactly.
     let bounded: Vec<&Used<'data>> = used.iter().filter(|u| u.bounded).collect();
-    if bounded.is_empty() {
+    if bounded.is_empty() && absent.is_empty() {
         return Ok(());
     }
     let Ok(symtab) = sections.symbols(LE, data, elf::SHT_SYMTAB) else {
         return Ok(()); // a damaged symbol table is reported where the symbols are read
     };
-    let names: Vec<&[u8]> = bounded.iter().map(|u| u.name).collect();
-    let found = boundary_symbols(data, sections, &symtab, &names)?;
+    let names: Vec<&[u8]> = bounded.iter().map(|u| u.name).chain(absent.iter().copied()).collect();
+    let mut found = boundary_symbols(data, sections, &symtab, &names)?;
+    // A section the headers lack but the symbols bound: a runtime that reads the section
+    // through those symbols (generation 1 reads the stub section so) would read bytes the
+    // rewrite neither knows nor writes; which runtime the file holds cannot be told.
+    for (name, bounds) in absent.iter().zip(found.split_off(bounded.len())) {
+        let (which, at) = match bounds {
+            (Some(at), _) => ("__start_", at),
+            (None, Some(at)) => ("__stop_", at),
+            (None, None) => continue,
+        };
+        let name = String::from_utf8_lossy(name);
+        return Err(malformed!(
+            "symbol {which}{name} ({at:#x}) bounds a section {name} that the section headers do \
+             not have: a runtime reading it there would read bytes the rewrite does not write"
+        ));
+    }
     for (u, (start, stop)) in bounded.into_iter().zip(found) {
         let name = String::from_utf8_lossy(u.name);
         let (addr, size) = (u.header.sh_addr(LE), u.header.sh_size(LE));
