@@ -74,7 +74,8 @@ def wall(cmd, prepare=None):
     return time.perf_counter() - t
 
 def interleaved(a, b, n):
-    """Medians of a and b over n interleaved pairs (a b, b a, ...)."""
+    """Medians of a and b over n interleaved pairs (a b, b a, ...), the median of the pair
+    differences b - a, and their quartiles."""
     ta, tb, diffs = [], [], []
     for i in range(n):
         if i % 2:
@@ -82,7 +83,8 @@ def interleaved(a, b, n):
         else:
             x = a(); y = b()
         ta.append(x); tb.append(y); diffs.append(y - x)
-    return statistics.median(ta), statistics.median(tb), statistics.median(diffs)
+    q = statistics.quantiles(diffs, n=4) if len(diffs) > 1 else [diffs[0]] * 3
+    return statistics.median(ta), statistics.median(tb), statistics.median(diffs), (q[0], q[2])
 
 def rm(p):
     return lambda: os.path.exists(p) and os.remove(p)
@@ -114,11 +116,11 @@ for entry in progs:
     cp = lambda: wall(["cp", prog, fresh], rm(fresh))
     for _ in range(2):
         cp(); wall([llgo, "rewrite", x], copy_to(prog, x))
-    t_cp, t_rw, _ = interleaved(cp, lambda: wall([llgo, "rewrite", x], copy_to(prog, x)), n)
+    t_cp, t_rw, *_ = interleaved(cp, lambda: wall([llgo, "rewrite", x], copy_to(prog, x)), n)
     verdict(t_rw / t_cp, 1.5, "rewrite", t_rw, t_cp, "rewrite", "cp")
-    t_cp, t_in, _ = interleaved(cp, lambda: wall([llgo, "inspect", prog]), n)
+    t_cp, t_in, *_ = interleaved(cp, lambda: wall([llgo, "inspect", prog]), n)
     verdict(t_in / t_cp, 0.5, "inspect", t_in, t_cp, "inspect", "cp")
-    t_cp, t_ve, _ = interleaved(cp, lambda: wall([llgo, "verify", x]), n)
+    t_cp, t_ve, *_ = interleaved(cp, lambda: wall([llgo, "verify", x]), n)
     verdict(t_ve / t_cp, 0.5, "verify", t_ve, t_cp, "verify", "cp")
     # The shim's post-link step: a stand-in linker that writes the output as lld does.
     ld = f"{work}/ld"
@@ -129,9 +131,10 @@ for entry in progs:
     shim = lambda: wall([llgo, ld, "-o", f"{work}/b"])
     for _ in range(2):
         direct(); shim()
-    t_d, t_s, added = interleaved(direct, shim, n)
-    t_cp, _, _ = interleaved(cp, cp, max(5, n // 2))
-    print(f"  link stand-in {t_d*1e3:.2f} ms, through llgo-ld {t_s*1e3:.2f} ms")
+    t_d, t_s, added, spread = interleaved(direct, shim, n)
+    t_cp, *_ = interleaved(cp, cp, max(5, n // 2))
+    print(f"  link stand-in {t_d*1e3:.2f} ms, through llgo-ld {t_s*1e3:.2f} ms; added time "
+          f"quartiles {spread[0]*1e3:+.2f} / {spread[1]*1e3:+.2f} ms")
     verdict(added / t_cp, 0.5, "shim's added time (median of pair differences)", added, t_cp,
             "shim", "cp")
     # Peak RSS and page faults of rewrite (the least of three runs).
