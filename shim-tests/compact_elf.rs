@@ -423,13 +423,7 @@ fn put64(data: &mut [u8], at: u64, v: u64) {
 #[test]
 fn gen2_refusals_name_the_structure() {
     let dir = scratch_dir("compact_elf_refusals");
-    let built = build_gen2_fixture(
-        &dir,
-        &FixtureSpec::GEN2,
-        Toolchain::ClangLld,
-        Opt::O1,
-        Gen2Script::Llgo,
-    );
+    let built = build_gen2_llgo(&dir);
     let (staged, off, need) = staged(&built.exe, &dir);
     let elf = goblin::elf::Elf::parse(&staged).unwrap();
     let (shoff, phoff) = (elf.header.e_shoff, elf.header.e_phoff);

@@ -992,13 +992,7 @@ fn sigkill_during_a_compacting_rewrite() {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("driver-gen2-kill");
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).unwrap();
-    let built = support::build_gen2_fixture(
-        &dir,
-        &support::FixtureSpec::GEN2,
-        support::Toolchain::ClangLld,
-        support::Opt::O1,
-        support::Gen2Script::Llgo,
-    );
+    let built = support::build_gen2_llgo(&dir);
     let linked = dir.join("linked");
     fs::rename(&built.exe, &linked).unwrap();
     kill_loop(&linked);

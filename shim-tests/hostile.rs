@@ -338,13 +338,7 @@ fn two_definitions_of_a_boundary_symbol_are_refused() {
 #[test]
 fn boundary_symbols_of_a_stub_section_the_headers_lack_are_refused() {
     let dir = scratch_dir("hostile_absent_stub");
-    let built = build_gen2_fixture(
-        &dir,
-        &FixtureSpec::GEN2,
-        Toolchain::ClangLld,
-        Opt::O1,
-        Gen2Script::Llgo,
-    );
+    let built = build_gen2_llgo(&dir);
     let orig = std::fs::read(&built.exe).unwrap();
     let e = Elf::parse(&orig).unwrap();
     assert!(

@@ -768,14 +768,26 @@ pub fn remove(path: &Path) -> io::Result<()> {
 mod tests {
     use super::*;
 
+    /// `dir/prog` holding `bytes`, with permissions `mode`.
+    fn output(dir: &Path, bytes: &[u8], mode: u32) -> PathBuf {
+        let out = dir.join("prog");
+        fs::write(&out, bytes).unwrap();
+        fs::set_permissions(&out, fs::Permissions::from_mode(mode)).unwrap();
+        out
+    }
+
+    /// `out` as it is now: its identity, and the file open and mapped read-only.
+    fn opened(out: &Path) -> (Identity, File, ReadOnly) {
+        let id = Identity::of(out).unwrap().unwrap();
+        let (file, data) = open_read_only(out, &id).unwrap();
+        (id, file, data)
+    }
+
     #[test]
     fn commit_replaces_atomically_and_keeps_mode() {
         let dir = tempfile::tempdir().unwrap();
-        let out = dir.path().join("prog");
-        fs::write(&out, b"0123456789").unwrap();
-        fs::set_permissions(&out, fs::Permissions::from_mode(0o751)).unwrap();
-        let id = Identity::of(&out).unwrap().unwrap();
-        let (file, data) = open_read_only(&out, &id).unwrap();
+        let out = output(dir.path(), b"0123456789", 0o751);
+        let (id, file, data) = opened(&out);
         let edits = [Edit::overwrite(2, b"ab".to_vec())];
         commit(&out, &id, &file, data.len() as u64, &edits).unwrap();
         assert_eq!(fs::read(&out).unwrap(), b"01ab456789");
@@ -801,11 +813,8 @@ mod tests {
         ];
         for (errno, exchange, replaced) in cases {
             let dir = tempfile::tempdir().unwrap();
-            let out = dir.path().join("prog");
-            fs::write(&out, b"0123456789").unwrap();
-            fs::set_permissions(&out, fs::Permissions::from_mode(0o751)).unwrap();
-            let id = Identity::of(&out).unwrap().unwrap();
-            let (file, data) = open_read_only(&out, &id).unwrap();
+            let out = output(dir.path(), b"0123456789", 0o751);
+            let (id, file, data) = opened(&out);
             let staged = stage(&out, &file, data.len() as u64).unwrap();
             let tmp = staged.tmp;
             fs::write(tmp.path(), b"new bytes").unwrap();
@@ -832,12 +841,9 @@ mod tests {
     #[test]
     fn commit_lays_out_a_size_changing_plan() {
         let dir = tempfile::tempdir().unwrap();
-        let out = dir.path().join("prog");
         let original: Vec<u8> = (0..=255u8).cycle().take(3 * 4096 + 17).collect();
-        fs::write(&out, &original).unwrap();
-        fs::set_permissions(&out, fs::Permissions::from_mode(0o755)).unwrap();
-        let id = Identity::of(&out).unwrap().unwrap();
-        let (file, data) = open_read_only(&out, &id).unwrap();
+        let out = output(dir.path(), &original, 0o755);
+        let (id, file, data) = opened(&out);
         let mut edits = vec![
             Edit::overwrite(8, b"HDR".to_vec()),
             Edit::cut(4000, 5000),
@@ -861,13 +867,10 @@ mod tests {
     #[test]
     fn commit_fresh_edits_in_place_and_restores_on_a_failed_check() {
         let dir = tempfile::tempdir().unwrap();
-        let out = dir.path().join("prog");
         let original: Vec<u8> = (0..=255u8).cycle().take(3 * 4096 + 17).collect();
-        fs::write(&out, &original).unwrap();
-        fs::set_permissions(&out, fs::Permissions::from_mode(0o751)).unwrap();
+        let out = output(dir.path(), &original, 0o751);
 
-        let id = Identity::of(&out).unwrap().unwrap();
-        let (file, data) = open_read_only(&out, &id).unwrap();
+        let (id, file, data) = opened(&out);
         let same = [Edit::overwrite(2, b"ab".to_vec()), Edit::overwrite(9000, b"cd".to_vec())];
         commit_fresh(&out, &id, &file, data.len() as u64, &same, None).unwrap();
         let mut want = original.clone();
@@ -880,15 +883,13 @@ mod tests {
 
         let before = fs::read(&out).unwrap();
         let refuse = |_: &[u8]| -> Result<()> { Err(Error::internal("check refuses")) };
-        let id = Identity::of(&out).unwrap().unwrap();
-        let (file, _) = open_read_only(&out, &id).unwrap();
+        let (id, file, _) = opened(&out);
         let err =
             commit_fresh(&out, &id, &file, before.len() as u64, &same, Some(&refuse)).unwrap_err();
         assert!(err.message().contains("check refuses"), "{err}");
         assert_eq!(fs::read(&out).unwrap(), before, "same size: the original is back");
 
-        let id = Identity::of(&out).unwrap().unwrap();
-        let (file, data) = open_read_only(&out, &id).unwrap();
+        let (id, file, data) = opened(&out);
         let mut relaid = vec![
             Edit::overwrite(8, b"HDR".to_vec()),
             Edit::cut(4000, 5000),
@@ -938,16 +939,14 @@ mod tests {
         let refuse = |_: &[u8]| -> Result<()> { Err(Error::internal("check refuses")) };
         for edits in [&same, &relaid] {
             let want = crate::edit::apply(&original, edits).unwrap();
-            let id = Identity::of(&out).unwrap().unwrap();
-            let (file, view) = open_read_only(&out, &id).unwrap();
+            let (id, file, view) = opened(&out);
             assert!(matches!(view, ReadOnly::Mapped(_)));
             let err = commit_fresh_viewed(&out, &id, &file, &view, edits, Some(&refuse));
             assert!(err.unwrap_err().message().contains("check refuses"));
             assert_eq!(fs::read(&out).unwrap(), original, "the original is back");
             drop(view);
 
-            let id = Identity::of(&out).unwrap().unwrap();
-            let (file, view) = open_read_only(&out, &id).unwrap();
+            let (id, file, view) = opened(&out);
             let seen = std::cell::Cell::new(0usize);
             let check = |bytes: &[u8]| -> Result<()> {
                 assert_eq!(bytes, want.as_slice(), "the check reads the finished file");
@@ -973,15 +972,13 @@ mod tests {
         let other = dir.path().join("other");
         fs::write(&out, b"0123456789").unwrap();
         fs::hard_link(&out, &other).unwrap();
-        let id = Identity::of(&out).unwrap().unwrap();
-        let (file, _) = open_read_only(&out, &id).unwrap();
+        let (id, file, _) = opened(&out);
         let edits = [Edit::overwrite(2, b"ab".to_vec())];
         commit_fresh(&out, &id, &file, 10, &edits, None).unwrap();
         assert_eq!(fs::read(&out).unwrap(), b"01ab456789");
         assert_eq!(fs::read(&other).unwrap(), b"0123456789", "the other name is untouched");
 
-        let id = Identity::of(&out).unwrap().unwrap();
-        let (file, _) = open_read_only(&out, &id).unwrap();
+        let (id, file, _) = opened(&out);
         fs::write(&out, b"other contents").unwrap();
         let err = commit_fresh(&out, &id, &file, 10, &edits, None).unwrap_err();
         assert!(err.message().contains("changed"), "{err}");
@@ -994,8 +991,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("prog");
         fs::write(&out, b"0123456789").unwrap();
-        let id = Identity::of(&out).unwrap().unwrap();
-        let (file, _) = open_read_only(&out, &id).unwrap();
+        let (id, file, _) = opened(&out);
         fs::write(&out, b"other contents").unwrap();
         let err = commit(&out, &id, &file, 10, &[]).unwrap_err();
         assert!(err.message().contains("changed"), "{err}");
@@ -1006,9 +1002,7 @@ mod tests {
     #[test]
     fn install_copies_a_finished_file_over_the_output() {
         let dir = tempfile::tempdir().unwrap();
-        let out = dir.path().join("prog");
-        fs::write(&out, b"first link").unwrap();
-        fs::set_permissions(&out, fs::Permissions::from_mode(0o750)).unwrap();
+        let out = output(dir.path(), b"first link", 0o750);
         let id = Identity::of(&out).unwrap().unwrap();
         let scratch = Scratch::new().unwrap();
         let outdir = scratch.subdir("out").unwrap();

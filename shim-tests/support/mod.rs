@@ -711,6 +711,12 @@ impl FixtureSpec {
     pub const GEN2: FixtureSpec = FixtureSpec { stubs: 0, ..FixtureSpec::MATRIX };
 }
 
+/// The usual generation-2 program: [`FixtureSpec::GEN2`] linked as today's LLGo links it (clang
+/// with lld, `-O1`, LLGo's linker script).
+pub fn build_gen2_llgo(dir: &Path) -> Built {
+    build_gen2_fixture(dir, &FixtureSpec::GEN2, Toolchain::ClangLld, Opt::O1, Gen2Script::Llgo)
+}
+
 /// Generates `spec` as a generation-2 program (no stub section, meta rows last) and links it
 /// into `dir/prog` like today's LLGo does: `-no-pie`, `-T <script>`, `--gc-sections`, and
 /// `--icf=none` with lld. Only lld and ld.bfd accept LLGo's script (gold and mold reject it).

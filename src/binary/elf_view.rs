@@ -263,11 +263,11 @@ pub fn check<'data>(
         return Ok(()); // a damaged symbol table is reported where the symbols are read
     };
     let names: Vec<&[u8]> = bounded.iter().map(|u| u.name).chain(absent.iter().copied()).collect();
-    let mut found = boundary_symbols(data, sections, &symtab, &names)?;
+    let found = boundary_symbols(data, sections, &symtab, &names)?;
     // A section the headers lack but the symbols bound: a runtime that reads the section
     // through those symbols (generation 1 reads the stub section so) would read bytes the
     // rewrite neither knows nor writes; which runtime the file holds cannot be told.
-    for (name, bounds) in absent.iter().zip(found.split_off(bounded.len())) {
+    for (name, &bounds) in absent.iter().zip(found.iter().skip(bounded.len())) {
         let (which, at) = match bounds {
             (Some(at), _) => ("__start_", at),
             (None, Some(at)) => ("__stop_", at),
