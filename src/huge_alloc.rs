@@ -1,83 +1,315 @@
-//! The process's allocator: the system's, except that blocks of 1 MiB and more (the working
-//! vectors of a rewrite: records, symbols, the owner and symbol indexes, the table) come from
-//! mappings of their own aligned to 2 MiB and marked for transparent huge pages. A 110k-row
-//! rewrite touches about 25 MB of such vectors once each; in 4 KiB pages that was 6,000 page
-//! faults and a third of its time (docs/design.md, "Performance"). glibc can do the same
-//! (`GLIBC_TUNABLES=glibc.malloc.hugetlb=1`) only when told before the process starts.
+//! The process's allocator: the system's for small blocks; blocks of 128 KiB and more (the
+//! working vectors of a rewrite: symbols, the owner and symbol indexes, the canonical records,
+//! the rows, the table) come from one arena of transparent huge pages whose freed blocks are
+//! handed out again.
+//!
+//! Fresh memory is what costs on the machines measured (docs/design.md, "Performance"): the
+//! first touch of a 4 KiB page costs ~1.5–2 µs (0.4 ms per MB), of a huge page ~0.1 ms per MB,
+//! while writing memory already mapped costs 0.035 ms per MB. A 110k-row `inspect` allocates
+//! about 27 MB of such vectors one after the other (symbols, then owner sets, then canonical
+//! records, then rows, then the table) but holds at most about 17 MB at once; with a mapping per
+//! block every one of them was fresh, and blocks under 1 MiB and the ends of larger ones were
+//! 4 KiB pages. The arena makes the freed memory of one phase the next phase's, and all of it
+//! huge pages. glibc can use huge pages too (`GLIBC_TUNABLES=glibc.malloc.hugetlb=1`), but only
+//! when told before the process starts, and it returns big blocks to the kernel when freed.
+//!
+//! The arena is a reservation of address space (`PROT_NONE`, no memory), made writable in steps
+//! as it grows. Its bookkeeping ([`Extents`]) is plain arithmetic over addresses, tested on its
+//! own. Where the reservation cannot be made, or is used up, a big block is a mapping of its own
+//! as before.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Mutex;
 
 pub struct HugeAlloc;
 
-const BIG: usize = 1 << 20;
+/// Blocks from this size on come from the arena (glibc's own threshold for a mapping).
+const BIG: usize = 128 << 10;
+const PAGE: usize = 4096;
 const HUGE_PAGE: usize = 2 << 20;
-
-/// The length of the mapping behind a big block of `size` bytes.
-fn mapped_len(size: usize) -> usize {
-    size.div_ceil(HUGE_PAGE).saturating_mul(HUGE_PAGE)
-}
-
-/// How much of a big block of `size` bytes is marked for huge pages: the whole huge pages, and
-/// the last one only when the block fills more than half of it. A touched huge page is resident
-/// as a whole, so a block ending early in one would hold up to 2 MiB it never uses (at 110k rows:
-/// the symbol index's 1 MiB of slots); such an end takes ordinary pages, one fault per 4 KiB
-/// (at most 256 per block).
-///
-/// The bound trades faults for resident memory. Measured at 110k rows (`inspect`, interleaved
-/// medians; peak RSS; minor faults): more than three quarters 14.8 ms, 28.7 MiB, 2,258; more
-/// than half 12.9 ms, 30.4 MiB, 1,415; more than a quarter 13.2 ms, 32.7 MiB, 1,025; any part
-/// 13.3 ms, 34.9 MiB, 954.
-fn huge_part(size: usize) -> usize {
-    let whole = size / HUGE_PAGE * HUGE_PAGE;
-    if size % HUGE_PAGE > HUGE_PAGE / 2 {
-        whole.saturating_add(HUGE_PAGE)
-    } else {
-        whole
-    }
-}
-
-/// Zeroed blocks from this size on are populated when allocated (see [`populate`]).
-const POPULATE: usize = 64 << 10;
-
-/// Maps the whole pages inside `size` bytes at `block` in one call (`MADV_POPULATE_WRITE`,
-/// Linux 5.14; elsewhere, or refused, the pages fault in one by one as before).
-///
-/// A zeroed block is fresh memory (glibc's `calloc` and [`map_big`] skip the memset for it)
-/// and is typically read before it is written (`vec![0; n]` as a table of flags or slots:
-/// `if slots[i] == 0 { slots[i] = .. }`). A read of an untouched page maps the shared zero
-/// page; the write then faults again, and with two threads alive that second fault flushes the
-/// other CPU's TLB by interrupt. At 110k rows the symbol index's 1 MiB of slots alone took 512
-/// faults that way (a quarter of `inspect`'s), with the flushes (`smp_call_function_many_cond`
-/// under `do_wp_page`) among the kernel's largest samples.
-fn populate(block: *mut u8, size: usize) {
-    const PAGE: usize = 4096;
-    let start = (block as usize).next_multiple_of(PAGE);
-    let end = (block as usize).saturating_add(size) / PAGE * PAGE;
-    if block.is_null() || end <= start {
-        return;
-    }
-    // SAFETY: the range lies inside the block just allocated for the caller; populating
-    // writable private memory only maps its pages (their contents stay zero).
-    unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_POPULATE_WRITE) };
-}
+/// Address space reserved for the arena: not memory, which is committed as the arena grows.
+const RESERVE: usize = 64 << 30;
+/// The arena is made writable in steps of at least this much.
+const COMMIT_STEP: usize = 32 << 20;
+/// Free extents kept apart; past this (a pathological pattern of frees) a freed block is not
+/// reused, but stays the arena's.
+const MAX_FREE: usize = 64;
 
 fn is_big(layout: &Layout) -> bool {
-    layout.size() >= BIG && layout.align() <= HUGE_PAGE
+    layout.size() >= BIG && layout.align() <= PAGE
 }
 
-/// A fresh mapping of `mapped_len(size)` bytes at a 2 MiB boundary, or null.
+/// A block's length in the arena: whole pages.
+fn arena_len(size: usize) -> Option<usize> {
+    size.checked_next_multiple_of(PAGE)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Extent {
+    at: usize,
+    len: usize,
+}
+
+impl Extent {
+    const EMPTY: Extent = Extent { at: 0, len: 0 };
+
+    fn end(&self) -> usize {
+        self.at + self.len
+    }
+}
+
+/// A block handed out by [`Extents::take`]: its first `dirty` bytes were used before (a zeroed
+/// block must be cleared there); the rest is fresh, zero memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Taken {
+    at: usize,
+    dirty: usize,
+}
+
+/// The arena's bookkeeping: `[start, top)` has been handed out at some time, `[top, end)` never
+/// (zero, not yet touched). Freed blocks are extents below `top`, kept sorted by address and
+/// merged with their neighbours.
+#[derive(Clone, Copy)]
+struct Extents {
+    free: [Extent; MAX_FREE],
+    count: usize,
+    base: usize,
+    top: usize,
+    end: usize,
+}
+
+impl Extents {
+    const fn new() -> Self {
+        Extents { free: [Extent::EMPTY; MAX_FREE], count: 0, base: 0, top: 0, end: 0 }
+    }
+
+    fn start(&mut self, at: usize, len: usize) {
+        *self = Extents { base: at, top: at, end: at + len, ..Extents::new() };
+    }
+
+    fn contains(&self, at: usize) -> bool {
+        (self.base..self.end).contains(&at)
+    }
+
+    fn free(&self) -> &[Extent] {
+        self.free.get(..self.count).unwrap_or_default()
+    }
+
+    fn remove(&mut self, i: usize) {
+        if let Some(rest) = self.free.get_mut(i..self.count) {
+            rest.rotate_left(1);
+            self.count -= 1;
+        }
+    }
+
+    /// A block of `len` bytes (whole pages): the smallest freed extent it fits in, else the
+    /// last freed extent when it reaches `top` (extended into fresh memory), else fresh memory.
+    fn take(&mut self, len: usize) -> Option<Taken> {
+        let best = (0..self.count)
+            .filter(|&i| self.free.get(i).is_some_and(|e| e.len >= len))
+            .min_by_key(|&i| self.free.get(i).map_or(usize::MAX, |e| e.len));
+        if let Some(i) = best {
+            let e = self.free.get_mut(i)?;
+            let at = e.at;
+            e.at += len;
+            e.len -= len;
+            if e.len == 0 {
+                self.remove(i);
+            }
+            return Some(Taken { at, dirty: len });
+        }
+        let last = self.count.checked_sub(1).and_then(|i| self.free.get(i).copied());
+        if let Some(e) = last.filter(|e| e.end() == self.top) {
+            let top = e.at.checked_add(len).filter(|&t| t <= self.end)?;
+            self.count -= 1;
+            self.top = top;
+            return Some(Taken { at: e.at, dirty: e.len });
+        }
+        let at = self.top;
+        self.top = at.checked_add(len).filter(|&t| t <= self.end)?;
+        Some(Taken { at, dirty: 0 })
+    }
+
+    /// Takes back `[at, at + len)`, merging it with the free extents it touches.
+    fn give(&mut self, at: usize, len: usize) {
+        if len == 0 {
+            return;
+        }
+        let i = self.free().partition_point(|e| e.at < at);
+        let before = i.checked_sub(1).filter(|&p| self.free.get(p).is_some_and(|e| e.end() == at));
+        let after = self.free.get(i).filter(|e| i < self.count && e.at == at + len).is_some();
+        match (before, after) {
+            (Some(p), true) => {
+                let next = self.free.get(i).map_or(0, |e| e.len);
+                if let Some(e) = self.free.get_mut(p) {
+                    e.len += len + next;
+                }
+                self.remove(i);
+            }
+            (Some(p), false) => {
+                if let Some(e) = self.free.get_mut(p) {
+                    e.len += len;
+                }
+            }
+            (None, true) => {
+                if let Some(e) = self.free.get_mut(i) {
+                    e.at = at;
+                    e.len += len;
+                }
+            }
+            (None, false) => {
+                if self.count == MAX_FREE {
+                    return; // kept by the arena, not reused
+                }
+                if let Some(rest) = self.free.get_mut(i..=self.count) {
+                    rest.rotate_right(1);
+                    if let Some(slot) = rest.first_mut() {
+                        *slot = Extent { at, len };
+                    }
+                    self.count += 1;
+                }
+            }
+        }
+    }
+
+    /// Grows the block `[at, at + old)` to `new` bytes where it lies, when the memory after it
+    /// is fresh or a free extent large enough; returns how many of the added bytes are dirty.
+    fn grow(&mut self, at: usize, old: usize, new: usize) -> Option<usize> {
+        let end = at.checked_add(old)?;
+        let more = new.checked_sub(old)?;
+        if end == self.top {
+            self.top = at.checked_add(new).filter(|&t| t <= self.end)?;
+            return Some(0);
+        }
+        let i = self.free().partition_point(|e| e.at < end);
+        let e = self.free.get_mut(i).filter(|e| e.at == end && e.len >= more)?;
+        e.at += more;
+        e.len -= more;
+        if e.len == 0 {
+            self.remove(i);
+        }
+        Some(more)
+    }
+}
+
+struct Arena {
+    extents: Extents,
+    /// End of the writable part.
+    writable: usize,
+    /// The reservation was tried (it is made on the first big block).
+    tried: bool,
+}
+
+static ARENA: Mutex<Arena> =
+    Mutex::new(Arena { extents: Extents::new(), writable: 0, tried: false });
+
+impl Arena {
+    /// Reserves the address space, once.
+    fn reserve(&mut self) {
+        if self.tried {
+            return;
+        }
+        self.tried = true;
+        // SAFETY: an anonymous mapping no one can touch (PROT_NONE); no existing memory.
+        let raw = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                RESERVE + HUGE_PAGE,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if raw == libc::MAP_FAILED {
+            return;
+        }
+        // Huge pages line up with the arena's start (the slack before it stays reserved).
+        let start = (raw as usize).next_multiple_of(HUGE_PAGE);
+        self.extents.start(start, RESERVE);
+        self.writable = start;
+    }
+
+    /// Makes the arena writable up to `top` at least, in steps of [`COMMIT_STEP`].
+    fn commit(&mut self, top: usize) -> bool {
+        if top <= self.writable {
+            return true;
+        }
+        let want = (top - self.writable).next_multiple_of(COMMIT_STEP);
+        let want = want.min(self.extents.end - self.writable);
+        let at = self.writable as *mut libc::c_void;
+        // SAFETY: the range lies inside the reservation, past its writable part: nothing uses it.
+        let ok = unsafe {
+            libc::mprotect(at, want, libc::PROT_READ | libc::PROT_WRITE) == 0
+                // A hint: without transparent huge pages the arena is ordinary memory.
+                && { libc::madvise(at, want, libc::MADV_HUGEPAGE); true }
+        };
+        if ok {
+            self.writable += want;
+        }
+        ok && top <= self.writable
+    }
+
+    fn take(&mut self, len: usize) -> Option<Taken> {
+        self.reserve();
+        let before = self.extents;
+        let taken = self.extents.take(len)?;
+        if self.commit(self.extents.top) {
+            return Some(taken);
+        }
+        // Not writable (the system refused more memory): as it was; the block is mapped apart.
+        self.extents = before;
+        None
+    }
+
+    /// Grows an arena block where it lies (see [`Extents::grow`]); false when it cannot.
+    fn grow(&mut self, at: usize, old: usize, new: usize) -> bool {
+        let before = self.extents;
+        if self.extents.grow(at, old, new).is_some() && self.commit(self.extents.top) {
+            return true;
+        }
+        self.extents = before;
+        false
+    }
+}
+
+/// Clears a block for `alloc_zeroed`: writes zeros over its used part, and maps the fresh rest
+/// in one call (`MADV_POPULATE_WRITE`, Linux 5.14; elsewhere, or refused, its pages fault in
+/// when touched).
+///
+/// Fresh memory is typically read before it is written (`vec![0; n]` as a table of flags or
+/// slots: `if slots[i] == 0 { slots[i] = .. }`). A read of an untouched page maps the shared
+/// zero page; the write then faults again, and with two threads alive that second fault flushes
+/// the other CPU's TLB by interrupt (at 110k rows the symbol index's 1 MiB of slots alone took
+/// 512 faults that way).
+///
+/// # Safety
+/// `[at, at + len)` is a block just handed out for the caller.
+unsafe fn clear(at: usize, len: usize, dirty: usize) {
+    let dirty = dirty.min(len);
+    // SAFETY: inside the caller's block.
+    unsafe {
+        std::ptr::write_bytes(at as *mut u8, 0, dirty);
+        if len > dirty {
+            libc::madvise(
+                (at + dirty) as *mut libc::c_void,
+                len - dirty,
+                libc::MADV_POPULATE_WRITE,
+            );
+        }
+    }
+}
+
+/// A fresh mapping of its own for a big block the arena cannot hold, or null.
 ///
 /// # Safety
 /// Plain system calls on memory this function maps itself.
-unsafe fn map_big(size: usize) -> *mut u8 {
-    let len = mapped_len(size);
-    let Some(reserve) = len.checked_add(HUGE_PAGE) else { return std::ptr::null_mut() };
+unsafe fn map_apart(len: usize) -> *mut u8 {
     // SAFETY: an anonymous private mapping; no existing memory is touched.
     let raw = unsafe {
         libc::mmap(
             std::ptr::null_mut(),
-            reserve,
+            len,
             libc::PROT_READ | libc::PROT_WRITE,
             libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
             -1,
@@ -85,144 +317,60 @@ unsafe fn map_big(size: usize) -> *mut u8 {
         )
     };
     if raw == libc::MAP_FAILED {
-        return std::ptr::null_mut();
+        std::ptr::null_mut()
+    } else {
+        raw.cast()
     }
-    let start = raw as usize;
-    let aligned = start.next_multiple_of(HUGE_PAGE);
-    let head = aligned - start;
-    let tail = reserve - head - len;
-    // SAFETY: both ranges lie inside the mapping just made and outside the block returned.
-    unsafe {
-        if head > 0 {
-            libc::munmap(raw, head);
-        }
-        if tail > 0 {
-            libc::munmap((aligned + len) as *mut libc::c_void, tail);
-        }
-        // A hint: without transparent huge pages the block is ordinary memory.
-        let huge = huge_part(size);
-        if huge > 0 {
-            libc::madvise(aligned as *mut libc::c_void, huge, libc::MADV_HUGEPAGE);
-        }
+}
+
+/// A big block: from the arena, else mapped apart; with how much of it was used before.
+fn big(len: usize) -> Option<Taken> {
+    if let Some(taken) = ARENA.lock().ok().and_then(|mut a| a.take(len)) {
+        return Some(taken);
     }
-    aligned as *mut u8
+    // SAFETY: see map_apart.
+    let at = unsafe { map_apart(len) };
+    (!at.is_null()).then_some(Taken { at: at as usize, dirty: 0 })
 }
 
-/// Freed big blocks kept for the next big allocation, at most [`CACHE_BYTES`] of them. A fresh
-/// block costs the kernel's zeroing of every huge page it touches (a third of a 110k-row
-/// `inspect` was `clear_page_erms`); the working vectors of a rewrite are made one after the
-/// other (symbols, then owner sets, then canonical records, then rows, then the table), so most
-/// can take the memory of one that was just freed.
-///
-/// A kept block stays resident: without a bound, the vectors freed at the end of planning (14
-/// MiB at 110k rows, never reused: the table is zeroed memory and the self-check allocates no
-/// big block) added to the peak RSS of the self-check. Past the bound the oldest blocks go back
-/// to the kernel.
-static FREED: Mutex<Freed> = Mutex::new(Freed { blocks: [Block::EMPTY; 8], clock: 0 });
-
-/// 2 huge pages: at 110k rows the owner test's lists reuse the sort's and the symbol scan's
-/// blocks; more kept blocks (4 huge pages) were not reused, only resident (2 MB more at the peak).
-const CACHE_BYTES: usize = 2 * HUGE_PAGE;
-
-#[derive(Clone, Copy)]
-struct Block {
-    /// 0 for an empty slot.
-    at: usize,
-    len: usize,
-    /// When it was freed: the oldest goes first.
-    freed: u64,
-}
-
-impl Block {
-    const EMPTY: Block = Block { at: 0, len: 0, freed: 0 };
-}
-
-struct Freed {
-    blocks: [Block; 8],
-    clock: u64,
-}
-
-/// A freed block of at least `len` bytes (its surplus beyond `len` unmapped), or null.
-fn reuse(len: usize) -> *mut u8 {
-    let Ok(mut freed) = FREED.lock() else { return std::ptr::null_mut() };
-    let best = freed.blocks.iter_mut().filter(|b| b.at != 0 && b.len >= len).min_by_key(|b| b.len);
-    let Some(slot) = best else { return std::ptr::null_mut() };
-    let Block { at, len: have, .. } = std::mem::replace(slot, Block::EMPTY);
-    if have > len {
-        // SAFETY: the surplus lies inside this block, which nothing else uses.
-        unsafe { libc::munmap((at + len) as *mut libc::c_void, have - len) };
-    }
-    at as *mut u8
-}
-
-/// Keeps a freed block for [`reuse`] (unmapping the oldest kept ones beyond [`CACHE_BYTES`]), or
-/// unmaps it when it alone is larger.
-fn release(at: *mut u8, len: usize) {
-    if len <= CACHE_BYTES {
-        if let Ok(mut freed) = FREED.lock() {
-            loop {
-                let kept: usize = freed.blocks.iter().map(|b| b.len).sum();
-                let free_slot = freed.blocks.iter().any(|b| b.at == 0);
-                if free_slot && kept + len <= CACHE_BYTES {
-                    break;
-                }
-                let oldest = freed.blocks.iter_mut().filter(|b| b.at != 0).min_by_key(|b| b.freed);
-                let Some(oldest) = oldest else { break };
-                let Block { at, len, .. } = std::mem::replace(oldest, Block::EMPTY);
-                // SAFETY: a whole kept block, which nothing uses.
-                unsafe { libc::munmap(at as *mut libc::c_void, len) };
-            }
-            freed.clock += 1;
-            let clock = freed.clock;
-            if let Some(slot) = freed.blocks.iter_mut().find(|b| b.at == 0) {
-                *slot = Block { at: at as usize, len, freed: clock };
-                return;
-            }
-        }
-    }
-    // SAFETY: `at` is a whole block of `len` bytes that its owner gave up.
-    unsafe { libc::munmap(at.cast(), len) };
-}
-
-// SAFETY: big blocks are whole mappings of their own, found again by their layout's size (the
-// same size class on allocation and deallocation); everything else is the system allocator's.
+// SAFETY: a big block is page-aligned memory of the arena or a mapping of its own, found again
+// by its address and its layout's size (rounded to pages the same way on every call); everything
+// else is the system allocator's.
 unsafe impl GlobalAlloc for HugeAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if is_big(&layout) {
-            let reused = reuse(mapped_len(layout.size()));
-            if !reused.is_null() {
-                return reused;
-            }
-            // SAFETY: see map_big.
-            unsafe { map_big(layout.size()) }
-        } else {
+        if !is_big(&layout) {
             // SAFETY: forwarded with the caller's guarantees.
-            unsafe { System.alloc(layout) }
+            return unsafe { System.alloc(layout) };
         }
+        arena_len(layout.size()).and_then(big).map_or(std::ptr::null_mut(), |t| t.at as *mut u8)
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let block = if is_big(&layout) {
-            // SAFETY: see map_big; fresh anonymous mappings are zero.
-            unsafe { map_big(layout.size()) }
-        } else {
+        if !is_big(&layout) {
             // SAFETY: forwarded with the caller's guarantees.
-            unsafe { System.alloc_zeroed(layout) }
-        };
-        if layout.size() >= POPULATE {
-            populate(block, layout.size());
+            return unsafe { System.alloc_zeroed(layout) };
         }
-        block
+        let Some(len) = arena_len(layout.size()) else { return std::ptr::null_mut() };
+        let Some(taken) = big(len) else { return std::ptr::null_mut() };
+        // SAFETY: the block was just handed out, `len` bytes long.
+        unsafe { clear(taken.at, len, taken.dirty) };
+        taken.at as *mut u8
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        if is_big(&layout) {
-            // `ptr` is a block of map_big (or reuse) for this size class.
-            release(ptr, mapped_len(layout.size()));
-        } else {
+        if !is_big(&layout) {
             // SAFETY: forwarded with the caller's guarantees.
-            unsafe { System.dealloc(ptr, layout) }
+            return unsafe { System.dealloc(ptr, layout) };
         }
+        let Some(len) = arena_len(layout.size()) else { return };
+        if let Ok(mut arena) = ARENA.lock() {
+            if arena.extents.contains(ptr as usize) {
+                arena.extents.give(ptr as usize, len);
+                return;
+            }
+        }
+        // SAFETY: a block mapped apart, `len` bytes long, that its owner gave up.
+        unsafe { libc::munmap(ptr.cast(), len) };
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
@@ -230,21 +378,229 @@ unsafe impl GlobalAlloc for HugeAlloc {
         let new = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
         match (is_big(&layout), is_big(&new)) {
             // SAFETY: forwarded with the caller's guarantees.
-            (false, false) => unsafe { System.realloc(ptr, layout, new_size) },
-            // Still inside the same mapping: nothing to do.
-            (true, true) if mapped_len(new_size) == mapped_len(layout.size()) => ptr,
-            _ => {
-                // SAFETY: a new block of the new size; the old one is valid for its size and
-                // released after the copy.
-                unsafe {
-                    let to = self.alloc(new);
-                    if !to.is_null() {
-                        std::ptr::copy_nonoverlapping(ptr, to, layout.size().min(new_size));
-                        self.dealloc(ptr, layout);
+            (false, false) => return unsafe { System.realloc(ptr, layout, new_size) },
+            (true, true) => {
+                let (Some(old_len), Some(new_len)) =
+                    (arena_len(layout.size()), arena_len(new_size))
+                else {
+                    return std::ptr::null_mut();
+                };
+                if new_len == old_len {
+                    return ptr;
+                }
+                if let Ok(mut arena) = ARENA.lock() {
+                    let at = ptr as usize;
+                    if arena.extents.contains(at) {
+                        if new_len < old_len {
+                            arena.extents.give(at + new_len, old_len - new_len);
+                            return ptr;
+                        }
+                        // Grown memory is not promised zero: dirty or fresh, both will do.
+                        if arena.grow(at, old_len, new_len) {
+                            return ptr;
+                        }
                     }
-                    to
                 }
             }
+            _ => {}
         }
+        // SAFETY: a new block of the new size; the old one is valid for its size and released
+        // after the copy.
+        unsafe {
+            let to = self.alloc(new);
+            if !to.is_null() {
+                std::ptr::copy_nonoverlapping(ptr, to, layout.size().min(new_size));
+                self.dealloc(ptr, layout);
+            }
+            to
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: usize = 1 << 30;
+
+    fn extents(len: usize) -> Extents {
+        let mut e = Extents::new();
+        e.start(BASE, len);
+        e
+    }
+
+    #[test]
+    fn fresh_blocks_come_from_the_top_and_freed_ones_are_reused() {
+        let mut e = extents(1 << 20);
+        let a = e.take(0x4000).unwrap();
+        let b = e.take(0x2000).unwrap();
+        assert_eq!((a, b), (Taken { at: BASE, dirty: 0 }, Taken { at: BASE + 0x4000, dirty: 0 }));
+        e.give(a.at, 0x4000);
+        // The smallest extent that fits, from its start; the part handed out is dirty.
+        assert_eq!(e.take(0x1000), Some(Taken { at: BASE, dirty: 0x1000 }));
+        assert_eq!(e.free(), &[Extent { at: BASE + 0x1000, len: 0x3000 }]);
+        // Too large for the extent: from the top.
+        assert_eq!(e.take(0x8000), Some(Taken { at: BASE + 0x6000, dirty: 0 }));
+        // Past the end: refused, nothing changed.
+        let top = e.top;
+        assert_eq!(e.take(1 << 20), None);
+        assert_eq!(e.top, top);
+    }
+
+    #[test]
+    fn freed_neighbours_merge_in_any_order() {
+        // Three adjacent blocks freed in each order end as one extent.
+        for order in [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]] {
+            let mut e = extents(1 << 20);
+            let blocks: Vec<Taken> = (0..3).map(|_| e.take(0x1000).unwrap()).collect();
+            let _guard = e.take(0x1000).unwrap(); // keeps the three below the top
+            for i in order {
+                e.give(blocks[i].at, 0x1000);
+            }
+            assert_eq!(e.free(), &[Extent { at: BASE, len: 0x3000 }], "order {order:?}");
+        }
+    }
+
+    #[test]
+    fn the_last_extent_at_the_top_grows_into_fresh_memory() {
+        let mut e = extents(1 << 20);
+        let a = e.take(0x1000).unwrap();
+        let b = e.take(0x2000).unwrap();
+        e.give(b.at, 0x2000);
+        // 0x2000 dirty bytes, then fresh memory up to the new top.
+        assert_eq!(e.take(0x5000), Some(Taken { at: b.at, dirty: 0x2000 }));
+        assert_eq!((e.free(), e.top), (&[][..], BASE + 0x6000));
+        assert_eq!(a.at, BASE);
+    }
+
+    #[test]
+    fn blocks_grow_in_place_into_fresh_memory_or_a_free_neighbour() {
+        let mut e = extents(1 << 20);
+        let a = e.take(0x1000).unwrap();
+        // At the top: into fresh memory.
+        assert_eq!(e.grow(a.at, 0x1000, 0x3000), Some(0));
+        let b = e.take(0x3000).unwrap();
+        let c = e.take(0x1000).unwrap();
+        e.give(b.at, 0x3000);
+        // Into the free neighbour, which shrinks from its start.
+        assert_eq!(e.grow(a.at, 0x3000, 0x5000), Some(0x2000));
+        assert_eq!(e.free(), &[Extent { at: b.at + 0x2000, len: 0x1000 }]);
+        // Not enough room after it: refused, nothing changed.
+        assert_eq!(e.grow(a.at, 0x5000, 0x8000), None);
+        assert_eq!(e.free(), &[Extent { at: b.at + 0x2000, len: 0x1000 }]);
+        assert_eq!(c.at, b.at + 0x3000);
+    }
+
+    #[test]
+    fn too_many_extents_are_kept_by_the_arena_not_reused() {
+        let mut e = extents(1 << 30);
+        let blocks: Vec<Taken> = (0..2 * MAX_FREE).map(|_| e.take(0x1000).unwrap()).collect();
+        // Every other block freed: no two touch.
+        for b in blocks.iter().step_by(2) {
+            e.give(b.at, 0x1000);
+        }
+        assert_eq!(e.count, MAX_FREE);
+        assert!(e.free().windows(2).all(|w| w[0].end() < w[1].at), "sorted and apart");
+    }
+
+    #[test]
+    fn the_global_allocator_round_trips_big_blocks() {
+        // Through the real arena: sizes around the threshold and the page, zeroed blocks that
+        // reuse dirty memory, growing and shrinking vectors.
+        let a = HugeAlloc;
+        // SAFETY: layouts of nonzero size; every block is freed with its own layout.
+        unsafe {
+            for size in [BIG - 1, BIG, BIG + 1, 3 << 20, (5 << 20) + 17] {
+                let l = Layout::from_size_align(size, 8).unwrap();
+                let p = a.alloc(l);
+                assert!(!p.is_null());
+                std::ptr::write_bytes(p, 0xAB, size);
+                a.dealloc(p, l);
+                let z = a.alloc_zeroed(l);
+                assert!(std::slice::from_raw_parts(z, size).iter().all(|&b| b == 0), "{size}");
+                let bigger = a.realloc(z, l, size * 2 + 5);
+                assert!(std::slice::from_raw_parts(bigger, size).iter().all(|&b| b == 0));
+                let l2 = Layout::from_size_align(size * 2 + 5, 8).unwrap();
+                std::ptr::write_bytes(bigger, 0xCD, size * 2 + 5);
+                let smaller = a.realloc(bigger, l2, size);
+                assert!(std::slice::from_raw_parts(smaller, size).iter().all(|&b| b == 0xCD));
+                a.dealloc(smaller, l);
+            }
+            // Where the reservation could be made (every Linux machine this runs on), big blocks
+            // are the arena's.
+            let l = Layout::from_size_align(BIG, 8).unwrap();
+            let p = a.alloc(l);
+            assert!(ARENA.lock().unwrap().extents.contains(p as usize));
+            a.dealloc(p, l);
+        }
+    }
+
+    /// Two threads allocating, growing, shrinking and freeing big blocks at once: every live
+    /// block keeps its own bytes (no two blocks overlap), and zeroed ones start zero.
+    #[test]
+    fn blocks_of_two_threads_never_overlap() {
+        let work = |seed: u64| {
+            let a = HugeAlloc;
+            let mut rng = seed;
+            let mut next = move || {
+                rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                (rng >> 33) as usize
+            };
+            let mut live: Vec<(*mut u8, Layout, u8)> = Vec::new();
+            for step in 0..400 {
+                let fill = (seed as u8).wrapping_mul(31).wrapping_add(step as u8) | 1;
+                // SAFETY: every block is used within its layout and freed with it.
+                unsafe {
+                    match next() % 4 {
+                        0 | 1 => {
+                            let size = BIG + next() % (3 << 20);
+                            let l = Layout::from_size_align(size, 8).unwrap();
+                            let p = if next() % 2 == 0 {
+                                a.alloc(l)
+                            } else {
+                                let z = a.alloc_zeroed(l);
+                                assert!(!z.is_null());
+                                let bytes = std::slice::from_raw_parts(z, size);
+                                assert!(bytes.iter().step_by(512).all(|&b| b == 0));
+                                z
+                            };
+                            assert!(!p.is_null());
+                            std::ptr::write_bytes(p, fill, size);
+                            live.push((p, l, fill));
+                        }
+                        2 if !live.is_empty() => {
+                            let i = next() % live.len();
+                            let (p, l, f) = live.swap_remove(i);
+                            let size = BIG + next() % (4 << 20);
+                            let q = a.realloc(p, l, size);
+                            assert!(!q.is_null());
+                            let kept = size.min(l.size());
+                            let bytes = std::slice::from_raw_parts(q, kept);
+                            assert!(bytes.iter().step_by(1024).all(|&b| b == f));
+                            std::ptr::write_bytes(q, fill, size);
+                            live.push((q, Layout::from_size_align(size, 8).unwrap(), fill));
+                        }
+                        _ if !live.is_empty() => {
+                            let (p, l, _) = live.swap_remove(next() % live.len());
+                            a.dealloc(p, l);
+                        }
+                        _ => {}
+                    }
+                    // Blocks are whole pages: a byte per 1 KiB would see any overlap.
+                    for &(p, l, f) in &live {
+                        let bytes = std::slice::from_raw_parts(p, l.size());
+                        assert!(bytes.iter().step_by(1024).chain(bytes.last()).all(|&b| b == f));
+                    }
+                }
+            }
+            for (p, l, _) in live {
+                // SAFETY: a live block with its own layout.
+                unsafe { a.dealloc(p, l) };
+            }
+        };
+        std::thread::scope(|s| {
+            s.spawn(|| work(1));
+            s.spawn(|| work(2));
+        });
     }
 }

@@ -135,6 +135,9 @@ fn copy(path: &Path, identity: &Identity) -> Outcome {
         Err(end) => return end,
     };
     let staged = staged.unwrap_or_else(|| output::stage(path, &file, original_len));
+    // The original's pages are not read again: the self-check maps the copy. Unmapped now, they
+    // are not resident beside the copy's and the plan's memory (110k rows: 9 MB of the peak).
+    drop((image, file));
     match staged.and_then(|staged| staged.commit(identity, original_len, &edits, Some(&self_check)))
     {
         Ok(()) => Outcome::Rewritten(summaries),
