@@ -19,7 +19,7 @@
 //! as before.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 pub struct HugeAlloc;
 
@@ -28,7 +28,8 @@ const BIG: usize = 128 << 10;
 const PAGE: usize = 4096;
 const HUGE_PAGE: usize = 2 << 20;
 /// Address space reserved for the arena: not memory, which is committed as the arena grows.
-const RESERVE: usize = 64 << 30;
+/// 64 GiB (1 GiB where addresses have 32 bits).
+const RESERVE: usize = if usize::BITS >= 64 { (1u64 << 36) as usize } else { 1 << 30 };
 /// The arena is made writable in steps of at least this much.
 const COMMIT_STEP: usize = 32 << 20;
 /// Free extents kept apart; past this (a pathological pattern of frees) a freed block is not
@@ -203,6 +204,13 @@ struct Arena {
 static ARENA: Mutex<Arena> =
     Mutex::new(Arena { extents: Extents::new(), writable: 0, tried: false });
 
+/// The arena, locked. Nothing panics while holding the lock; were it poisoned all the same, the
+/// bookkeeping is still whole (every change to it is complete before anything can fail), and a
+/// block of the arena must never be taken for a mapping of its own.
+fn arena() -> MutexGuard<'static, Arena> {
+    ARENA.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 impl Arena {
     /// Reserves the address space, once.
     fn reserve(&mut self) {
@@ -325,7 +333,7 @@ unsafe fn map_apart(len: usize) -> *mut u8 {
 
 /// A big block: from the arena, else mapped apart; with how much of it was used before.
 fn big(len: usize) -> Option<Taken> {
-    if let Some(taken) = ARENA.lock().ok().and_then(|mut a| a.take(len)) {
+    if let Some(taken) = arena().take(len) {
         return Some(taken);
     }
     // SAFETY: see map_apart.
@@ -363,12 +371,12 @@ unsafe impl GlobalAlloc for HugeAlloc {
             return unsafe { System.dealloc(ptr, layout) };
         }
         let Some(len) = arena_len(layout.size()) else { return };
-        if let Ok(mut arena) = ARENA.lock() {
-            if arena.extents.contains(ptr as usize) {
-                arena.extents.give(ptr as usize, len);
-                return;
-            }
+        let mut arena = arena();
+        if arena.extents.contains(ptr as usize) {
+            arena.extents.give(ptr as usize, len);
+            return;
         }
+        drop(arena);
         // SAFETY: a block mapped apart, `len` bytes long, that its owner gave up.
         unsafe { libc::munmap(ptr.cast(), len) };
     }
@@ -388,17 +396,16 @@ unsafe impl GlobalAlloc for HugeAlloc {
                 if new_len == old_len {
                     return ptr;
                 }
-                if let Ok(mut arena) = ARENA.lock() {
-                    let at = ptr as usize;
-                    if arena.extents.contains(at) {
-                        if new_len < old_len {
-                            arena.extents.give(at + new_len, old_len - new_len);
-                            return ptr;
-                        }
-                        // Grown memory is not promised zero: dirty or fresh, both will do.
-                        if arena.grow(at, old_len, new_len) {
-                            return ptr;
-                        }
+                let mut arena = arena();
+                let at = ptr as usize;
+                if arena.extents.contains(at) {
+                    if new_len < old_len {
+                        arena.extents.give(at + new_len, old_len - new_len);
+                        return ptr;
+                    }
+                    // Grown memory is not promised zero: dirty or fresh, both will do.
+                    if arena.grow(at, old_len, new_len) {
+                        return ptr;
                     }
                 }
             }
@@ -530,7 +537,7 @@ mod tests {
             // are the arena's.
             let l = Layout::from_size_align(BIG, 8).unwrap();
             let p = a.alloc(l);
-            assert!(ARENA.lock().unwrap().extents.contains(p as usize));
+            assert!(arena().extents.contains(p as usize));
             a.dealloc(p, l);
         }
     }
