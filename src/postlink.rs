@@ -119,8 +119,12 @@ fn copy(path: &Path, identity: &Identity) -> Outcome {
     };
     let original_len = image.len() as u64;
     let (planned, staged) = std::thread::scope(|s| {
+        // While the copy runs it has the other CPU: the plan's steps keep to this one.
+        let taken = crate::parallel::CoreTaken::new();
         let stager = crate::parallel::spawn_beside(s, || {
-            holds_records(&image).then(|| output::stage(path, &file, original_len))
+            let staged = holds_records(&image).then(|| output::stage(path, &file, original_len));
+            drop(taken);
+            staged
         });
         let planned = planned(&image);
         let staged = match stager {
