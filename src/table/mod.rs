@@ -11,7 +11,7 @@ pub mod encode;
 pub mod findfunc;
 
 use crate::image::{NameStyle, TextSymbol};
-use crate::parallel::{join, spare_core};
+use crate::parallel::{chunks, spare_core};
 
 /// Closure-stub wrappers are named `__llgo_stub.<target>` and carry the target's id.
 pub const STUB_PREFIX: &[u8] = b"__llgo_stub.";
@@ -67,15 +67,6 @@ enum RecordRun<'r> {
     Decoded(&'r [Record]),
 }
 
-impl RecordRun<'_> {
-    fn len(&self) -> usize {
-        match self {
-            RecordRun::Raw(raw) => raw.len() / RAW_RECORD,
-            RecordRun::Decoded(v) => v.len(),
-        }
-    }
-}
-
 /// Record size in [`Records::Raw`].
 const RAW_RECORD: usize = 16;
 
@@ -91,24 +82,15 @@ impl<'a> Records<'a> {
         self.len() == 0
     }
 
-    fn whole(&self) -> RecordRun<'_> {
-        match self {
-            Records::Raw(raw) => RecordRun::Raw(raw),
-            Records::Decoded(v) => RecordRun::Decoded(v),
-        }
-    }
-
-    /// The first `at` records (all when fewer) and the rest.
-    fn split_at(&self, at: usize) -> (RecordRun<'_>, RecordRun<'_>) {
+    /// The records at positions `range` (clamped to the records there are).
+    fn run(&self, range: std::ops::Range<usize>) -> RecordRun<'_> {
+        let end = range.end.min(self.len());
+        let start = range.start.min(end);
         match self {
             Records::Raw(raw) => {
-                let (a, b) = raw.split_at(at.saturating_mul(RAW_RECORD).min(raw.len()));
-                (RecordRun::Raw(a), RecordRun::Raw(b))
+                RecordRun::Raw(raw.get(start * RAW_RECORD..end * RAW_RECORD).unwrap_or_default())
             }
-            Records::Decoded(v) => {
-                let (a, b) = v.split_at(at.min(v.len()));
-                (RecordRun::Decoded(a), RecordRun::Decoded(b))
-            }
+            Records::Decoded(v) => RecordRun::Decoded(v.get(start..end).unwrap_or_default()),
         }
     }
 }
@@ -422,12 +404,25 @@ impl<'a> Owners<'a> {
     }
 
     /// Is a record with `id` canonical in this set?
-    #[inline]
     pub fn canonical(&self, set: usize, id: u64) -> bool {
+        self.canonical_at(set, id).is_some()
+    }
+
+    /// Where `id` is among the ids of `ids` (an index into them all), when a record with `id`
+    /// is canonical in this set.
+    #[inline]
+    fn canonical_at(&self, set: usize, id: u64) -> Option<u32> {
         // Every set has an id: the one at its start is its own.
-        let Some(s) = self.sets.get(set) else { return false };
-        self.ids.get(s.ids_start()) == Some(&id)
-            || (s.ids & MORE_IDS != 0 && self.ids(set).get(1..).is_some_and(|r| r.contains(&id)))
+        let s = self.sets.get(set)?;
+        let start = s.ids_start();
+        if self.ids.get(start) == Some(&id) {
+            return Some(start as u32);
+        }
+        if s.ids & MORE_IDS == 0 {
+            return None;
+        }
+        let more = self.ids(set).get(1..)?.iter().position(|&x| x == id)?;
+        Some((start + 1 + more) as u32)
     }
 
     /// The set starting exactly at `addr`, if any.
@@ -522,65 +517,95 @@ fn has_clone_suffix(name: &[u8]) -> bool {
     tail.iter().enumerate().any(|(i, &b)| b == b'.' && at_dot(base + i))
 }
 
-/// A canonical record after the index lookup: its owner set (high half) and funcIndex (low
-/// half) in one word. Sets number fewer than 2^32: [`Owners`] counts its names in `u32`.
-#[derive(Clone, Copy)]
+/// A canonical record: its owner set (high half) and, low half, first where its id is in
+/// [`Owners`]' ids, then (after the index lookup, in place) its funcIndex. One word: the list of
+/// canonical records is as long as the records (each chunk writes its own part of it). Sets and
+/// ids number fewer than 2^32: [`Owners`] counts them in `u32`.
+#[derive(Clone, Copy, Default)]
 struct Found(u64);
 
 impl Found {
-    fn new(set: usize, func_index: u32) -> Self {
-        Found((set as u64) << 32 | u64::from(func_index))
+    fn new(set: usize, low: u32) -> Self {
+        Found((set as u64) << 32 | u64::from(low))
     }
 
     fn set(self) -> usize {
         (self.0 >> 32) as usize
     }
 
-    fn func_index(self) -> u32 {
+    fn low(self) -> u32 {
         self.0 as u32
     }
 }
 
-/// The owner test's state across the entry and stub records.
+/// The owner test's state on one thread, across the chunks it takes.
 struct OwnerTest<'o, 'a> {
     owners: &'o Owners<'a>,
     /// The previous record's owner: records come mostly in text order.
     hint: usize,
     /// Per set: 0 not looked at yet, 1 no clone suffix, 2 a clone suffix.
     clone_suffixed: Vec<u8>,
-    /// `(set, id)` of each canonical record, in record order.
-    canonical: Vec<(usize, u64)>,
+}
+
+/// What one chunk of records gave: its canonical records (at the start of its part of the
+/// list) and its counts.
+struct Chunk {
+    found: usize,
     stats: Stats,
 }
 
 impl<'o, 'a> OwnerTest<'o, 'a> {
-    fn new(owners: &'o Owners<'a>, records: usize) -> Self {
-        OwnerTest {
-            owners,
-            hint: 0,
-            clone_suffixed: vec![0u8; owners.len()],
-            canonical: Vec::with_capacity(records),
-            stats: Stats::default(),
-        }
+    fn new(owners: &'o Owners<'a>) -> Self {
+        OwnerTest { owners, hint: 0, clone_suffixed: vec![0u8; owners.len()] }
     }
 
-    /// The canonical records as [`Found`] `(set, funcIndex)`, funcIndex 0 when the index has no
-    /// (or a zero) funcIndex for the id, in the memory of the `(set, id)` list (a collect from
-    /// its own iterator into smaller items of the same alignment reuses it).
-    fn look_up(self, index: &SymbolIndex) -> (Vec<Found>, Stats) {
-        let found = |(set, id)| Found::new(set, index.func_index(id).unwrap_or(0));
-        (self.canonical.into_iter().map(found).collect(), self.stats)
+    /// Tests the entry records then the stub records at positions `at..at + out.len()` of the
+    /// two lists one after the other, writing the canonical ones to the start of `out`; then
+    /// looks their ids up in `index` (a cache miss each, into a table larger than the cache:
+    /// in a short loop of their own the CPU keeps several in flight) and leaves each one's
+    /// funcIndex in place of its id's position (0 when the index has none).
+    fn chunk(
+        &mut self,
+        (entry, stub): (&Records<'_>, &Records<'_>),
+        index: &SymbolIndex,
+        at: usize,
+        out: &mut [Found],
+    ) -> Chunk {
+        let end = at + out.len();
+        let mut stats = Stats::default();
+        let mut found = 0;
+        stats.entry_records = self.run(entry.run(at..end), out, &mut found, &mut stats);
+        let in_stub = at.saturating_sub(entry.len())..end.saturating_sub(entry.len());
+        stats.stub_records = self.run(stub.run(in_stub), out, &mut found, &mut stats);
+        let ids = &self.owners.ids;
+        for f in out.get_mut(..found).unwrap_or_default() {
+            let id = ids.get(f.low() as usize).copied().unwrap_or_default();
+            *f = Found::new(f.set(), index.func_index(id).unwrap_or(0));
+        }
+        Chunk { found, stats }
     }
 
     /// Tests `records`; returns how many are real records (not placeholders).
-    fn run(&mut self, records: RecordRun<'_>) -> usize {
+    fn run(
+        &mut self,
+        records: RecordRun<'_>,
+        out: &mut [Found],
+        found: &mut usize,
+        stats: &mut Stats,
+    ) -> usize {
         match records {
-            RecordRun::Raw(raw) => self.run_over(raw_records(raw)),
-            RecordRun::Decoded(v) => self.run_over(v.iter().copied()),
+            RecordRun::Raw(raw) => self.run_over(raw_records(raw), out, found, stats),
+            RecordRun::Decoded(v) => self.run_over(v.iter().copied(), out, found, stats),
         }
     }
 
-    fn run_over(&mut self, records: impl Iterator<Item = Record>) -> usize {
+    fn run_over(
+        &mut self,
+        records: impl Iterator<Item = Record>,
+        out: &mut [Found],
+        found: &mut usize,
+        stats: &mut Stats,
+    ) -> usize {
         let owners = self.owners;
         let mut hint = self.hint;
         let mut real = 0;
@@ -588,7 +613,7 @@ impl<'o, 'a> OwnerTest<'o, 'a> {
             let Some(pc) = record.pc else {
                 if record.id != 0 {
                     real += 1;
-                    self.stats.no_owner += 1;
+                    stats.no_owner += 1;
                 }
                 continue;
             };
@@ -597,15 +622,19 @@ impl<'o, 'a> OwnerTest<'o, 'a> {
             }
             real += 1;
             let Some(set) = owners.owner_near(hint, pc) else {
-                self.stats.no_owner += 1;
+                stats.no_owner += 1;
                 continue;
             };
             hint = set;
-            if owners.canonical(set, record.id) {
-                self.canonical.push((set, record.id));
+            if let Some(at) = owners.canonical_at(set, record.id) {
+                // `out` has a place for every record of the chunk.
+                if let Some(slot) = out.get_mut(*found) {
+                    *slot = Found::new(set, at);
+                    *found += 1;
+                }
                 continue;
             }
-            self.stats.inline_copies += 1;
+            stats.inline_copies += 1;
             // Whether a set's names carry a clone suffix, looked at once per set.
             let suffixed = match self.clone_suffixed.get(set) {
                 Some(&known @ (1 | 2)) => known == 2,
@@ -618,7 +647,7 @@ impl<'o, 'a> OwnerTest<'o, 'a> {
                 }
             };
             if suffixed {
-                self.stats.clone_suffixed += 1;
+                stats.clone_suffixed += 1;
             }
         }
         self.hint = hint;
@@ -626,54 +655,57 @@ impl<'o, 'a> OwnerTest<'o, 'a> {
     }
 }
 
+/// Records per chunk of the owner test: small enough that two threads share the work evenly
+/// however late the second one starts, large enough that taking one is nothing.
+const CHUNK_RECORDS: usize = 8 * 1024;
+
 /// Applies the owner test and returns the sorted, deduplicated rows (docs/format.md, "Which records
 /// survive").
 // `taken` has one flag per owner set, indexed by ids from `Owners`
 #[allow(clippy::indexing_slicing)]
 pub fn build(input: Input<'_>) -> Rows {
     let owners = Owners::new(input.symbols, input.text_end, input.style);
-    // First the owner test, collecting the canonical records as `(set, id)` in record order:
-    // the first half of the entry records here, the rest on a second thread; the two lists,
-    // joined in that order, are the one-thread list.
-    let (entry, stub) = (&input.entry, &input.stub);
-    let worth = entry.len() + stub.len() >= PARALLEL_RECORDS && spare_core();
-    let (head, tail) = entry.split_at(if worth { entry.len() / 2 } else { entry.len() });
-    let stub = stub.whole();
+    // The owner test and the index lookups, chunk by chunk over the entry records then the stub
+    // records, on this thread and a second one taking chunks as they go
+    // (`parallel::chunks`). Each chunk writes its canonical records to its own part of one list
+    // as long as the records; the parts, joined in chunk order, are the one-thread list.
+    let records = (&input.entry, &input.stub);
+    let n = input.entry.len() + input.stub.len();
+    let worth = n >= PARALLEL_RECORDS && spare_core();
     let index = &input.index;
-    // Each half also looks its canonical records up in the symbol index (a cache miss each,
-    // into a table larger than the cache: in this short loop of their own the CPU keeps several
-    // in flight) ...
-    let (first, second) = join(
+    let mut found = vec![Found::default(); n];
+    let chunks = chunks(
         worth,
-        || {
-            let mut test = OwnerTest::new(&owners, head.len());
-            test.stats.entry_records = test.run(head);
-            test.look_up(index)
-        },
-        || {
-            let mut test = OwnerTest::new(&owners, tail.len() + stub.len());
-            test.stats.entry_records = test.run(tail);
-            test.stats.stub_records = test.run(stub);
-            test.look_up(index)
-        },
+        &mut found,
+        CHUNK_RECORDS,
+        || OwnerTest::new(&owners),
+        |test, at, out| test.chunk(records, index, at, out),
     );
-    let ((found, mut stats), (more_found, more)) = (first, second);
+    // Each chunk's canonical records moved down to follow the previous chunk's.
+    let mut stats = Stats::default();
+    let mut kept = 0;
+    for (i, chunk) in chunks.iter().enumerate() {
+        let from = i * CHUNK_RECORDS;
+        found.copy_within(from..from + chunk.found, kept);
+        kept += chunk.found;
+        let more = &chunk.stats;
+        stats.entry_records += more.entry_records;
+        stats.stub_records += more.stub_records;
+        stats.no_owner += more.no_owner;
+        stats.inline_copies += more.inline_copies;
+        stats.clone_suffixed += more.clone_suffixed;
+    }
+    found.truncate(kept);
     // The rows need the sets' starts, nothing else of the input or the owners.
     let text_end = input.text_end;
     drop((input.entry, input.stub, input.index));
     let Owners { sets, names, ids } = owners;
     drop((names, ids));
-    stats.entry_records += more.entry_records;
-    stats.stub_records += more.stub_records;
-    stats.no_owner += more.no_owner;
-    stats.inline_copies += more.inline_copies;
-    stats.clone_suffixed += more.clone_suffixed;
     // ... then, in record order, the first canonical record of each function start makes its
     // row.
-    let mut rows = Vec::with_capacity(found.len() + more_found.len());
+    let mut rows = Vec::with_capacity(found.len());
     let mut taken = vec![false; sets.len()];
-    for (set, func_index) in found.into_iter().chain(more_found).map(|f| (f.set(), f.func_index()))
-    {
+    for (set, func_index) in found.into_iter().map(|f| (f.set(), f.low())) {
         if func_index == 0 {
             stats.not_in_index += 1;
             continue;
