@@ -271,19 +271,7 @@ pub struct Owners<'a> {
 
 impl<'a> Owners<'a> {
     pub fn new(symbols: Vec<TextSymbol<'a>>, text_end: u64, style: NameStyle) -> Self {
-        // The symbols in (address, name) order, ties in symbol-table order: a stable sort of
-        // (address, position) pairs (symbol tables come in a few ascending runs, which it
-        // merges). Sorting small pairs instead of the symbols moves a third of the bytes; names
-        // are compared only among aliases.
-        let mut order: Vec<(u64, usize)> =
-            symbols.iter().enumerate().map(|(i, s)| (s.addr, i)).collect();
-        let name_of = |i: usize| symbols.get(i).map(|s| s.name);
-        let by_addr_name = |a: &(u64, usize), b: &(u64, usize)| {
-            a.0.cmp(&b.0).then_with(|| name_of(a.1).cmp(&name_of(b.1)))
-        };
-        if !order.is_sorted_by(|a, b| by_addr_name(a, b).is_le()) {
-            order.sort_by(by_addr_name);
-        }
+        let order = address_order(&symbols);
         // One pass on one thread. Grouping the two halves of the order on two threads and
         // joining them was slower (110k rows, interleaved medians: inspect 1.9 ms, verify
         // 0.7 ms): the second half's vectors were fresh memory, faulted in page by page, and
@@ -430,21 +418,6 @@ impl<'a> Owners<'a> {
         self.sets.binary_search_by_key(&addr, |s| s.start).ok()
     }
 
-    /// [`Owners::at`] for addresses that mostly ascend (the rows of a table): `cursor` is the
-    /// position of the first set not below the previous address (start at 0), moved forward
-    /// one set at a time instead of a binary search per address; an address below the
-    /// previous one searches again.
-    pub fn at_walking(&self, cursor: &mut usize, addr: u64) -> Option<usize> {
-        let start = |i: usize| self.sets.get(i).map(|s| s.start);
-        if cursor.checked_sub(1).and_then(start).is_some_and(|s| s >= addr) {
-            *cursor = self.sets.partition_point(|s| s.start < addr);
-        }
-        while start(*cursor).is_some_and(|s| s < addr) {
-            *cursor += 1;
-        }
-        (start(*cursor) == Some(addr)).then_some(*cursor)
-    }
-
     pub fn len(&self) -> usize {
         self.sets.len()
     }
@@ -454,9 +427,26 @@ impl<'a> Owners<'a> {
     }
 }
 
+/// The symbols' positions with their addresses, in (address, name) order, ties in symbol-table
+/// order: a stable sort of (address, position) pairs (symbol tables come in a few ascending
+/// runs, which it merges). Sorting small pairs instead of the symbols moves a third of the
+/// bytes; names are compared only among aliases.
+pub fn address_order(symbols: &[TextSymbol<'_>]) -> Vec<(u64, usize)> {
+    let mut order: Vec<(u64, usize)> =
+        symbols.iter().enumerate().map(|(i, s)| (s.addr, i)).collect();
+    let name_of = |i: usize| symbols.get(i).map(|s| s.name);
+    let by_addr_name = |a: &(u64, usize), b: &(u64, usize)| {
+        a.0.cmp(&b.0).then_with(|| name_of(a.1).cmp(&name_of(b.1)))
+    };
+    if !order.is_sorted_by(|a, b| by_addr_name(a, b).is_le()) {
+        order.sort_by(by_addr_name);
+    }
+    order
+}
+
 /// Appends the ids a record owned by `sym` may carry to be canonical: per candidate name,
 /// its hash, then its stub target's.
-fn push_ids(sym: &TextSymbol<'_>, style: NameStyle, out: &mut Vec<u64>) {
+pub fn push_ids(sym: &TextSymbol<'_>, style: NameStyle, out: &mut Vec<u64>) {
     // The first candidate is the name itself, whose hash the reader computed.
     out.push(sym.hash);
     if let Some(target) = sym.name.strip_prefix(STUB_PREFIX) {
