@@ -19,6 +19,8 @@
 //! as before.
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 pub struct HugeAlloc;
@@ -74,29 +76,29 @@ struct Taken {
 struct Extents {
     free: [Extent; MAX_FREE],
     count: usize,
-    base: usize,
     top: usize,
     end: usize,
 }
 
 impl Extents {
     const fn new() -> Self {
-        Extents { free: [Extent::EMPTY; MAX_FREE], count: 0, base: 0, top: 0, end: 0 }
+        Extents { free: [Extent::EMPTY; MAX_FREE], count: 0, top: 0, end: 0 }
     }
 
     fn start(&mut self, at: usize, len: usize) {
-        *self = Extents { base: at, top: at, end: at + len, ..Extents::new() };
-    }
-
-    fn contains(&self, at: usize) -> bool {
-        (self.base..self.end).contains(&at)
+        *self = Extents { top: at, end: at + len, ..Extents::new() };
     }
 
     fn free(&self) -> &[Extent] {
         self.free.get(..self.count).unwrap_or_default()
     }
 
+    /// Removes the free extent `i` (nothing when there is none: slots from `count` on are
+    /// stale, never extents).
     fn remove(&mut self, i: usize) {
+        if i >= self.count {
+            return;
+        }
         if let Some(rest) = self.free.get_mut(i..self.count) {
             rest.rotate_left(1);
             self.count -= 1;
@@ -138,7 +140,7 @@ impl Extents {
         }
         let i = self.free().partition_point(|e| e.at < at);
         let before = i.checked_sub(1).filter(|&p| self.free.get(p).is_some_and(|e| e.end() == at));
-        let after = self.free.get(i).filter(|e| i < self.count && e.at == at + len).is_some();
+        let after = self.free().get(i).is_some_and(|e| e.at == at + len);
         match (before, after) {
             (Some(p), true) => {
                 let next = self.free.get(i).map_or(0, |e| e.len);
@@ -183,7 +185,9 @@ impl Extents {
             return Some(0);
         }
         let i = self.free().partition_point(|e| e.at < end);
-        let e = self.free.get_mut(i).filter(|e| e.at == end && e.len >= more)?;
+        // Only a free extent: the slots past `count` hold stale copies of removed ones.
+        self.free().get(i).filter(|e| e.at == end && e.len >= more)?;
+        let e = self.free.get_mut(i)?;
         e.at += more;
         e.len -= more;
         if e.len == 0 {
@@ -204,11 +208,51 @@ struct Arena {
 static ARENA: Mutex<Arena> =
     Mutex::new(Arena { extents: Extents::new(), writable: 0, tried: false });
 
-/// The arena, locked. Nothing panics while holding the lock; were it poisoned all the same, the
-/// bookkeeping is still whole (every change to it is complete before anything can fail), and a
-/// block of the arena must never be taken for a mapping of its own.
-fn arena() -> MutexGuard<'static, Arena> {
-    ARENA.lock().unwrap_or_else(PoisonError::into_inner)
+/// The reservation's address range, readable without the lock: whether a block is the arena's
+/// never depends on taking it (0..0 until the reservation is made).
+static RANGE: (AtomicUsize, AtomicUsize) = (AtomicUsize::new(0), AtomicUsize::new(0));
+
+fn in_arena(at: usize) -> bool {
+    (RANGE.0.load(Ordering::Acquire)..RANGE.1.load(Ordering::Acquire)).contains(&at)
+}
+
+thread_local! {
+    /// This thread holds the arena's lock.
+    static HOLDING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The arena, locked by this thread.
+struct Held(MutexGuard<'static, Arena>);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        HOLDING.with(|h| h.set(false));
+    }
+}
+
+impl std::ops::Deref for Held {
+    type Target = Arena;
+    fn deref(&self) -> &Arena {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Held {
+    fn deref_mut(&mut self) -> &mut Arena {
+        &mut self.0
+    }
+}
+
+/// The arena, locked; `None` when this thread holds the lock already. Nothing allocates or
+/// panics while holding it, so that never happens; were it to (a panic's message allocates),
+/// the call goes on without the arena instead of waiting for itself forever: a block is mapped
+/// apart, an arena block given back is kept. A poisoned lock is used as it is: the bookkeeping
+/// is whole between calls (each change completes before anything could fail).
+fn arena() -> Option<Held> {
+    if HOLDING.with(|h| h.replace(true)) {
+        return None;
+    }
+    Some(Held(ARENA.lock().unwrap_or_else(PoisonError::into_inner)))
 }
 
 impl Arena {
@@ -236,6 +280,8 @@ impl Arena {
         let start = (raw as usize).next_multiple_of(HUGE_PAGE);
         self.extents.start(start, RESERVE);
         self.writable = start;
+        RANGE.0.store(start, Ordering::Release);
+        RANGE.1.store(start + RESERVE, Ordering::Release);
     }
 
     /// Makes the arena writable up to `top` at least, in steps of [`COMMIT_STEP`].
@@ -333,7 +379,7 @@ unsafe fn map_apart(len: usize) -> *mut u8 {
 
 /// A big block: from the arena, else mapped apart; with how much of it was used before.
 fn big(len: usize) -> Option<Taken> {
-    if let Some(taken) = arena().take(len) {
+    if let Some(taken) = arena().and_then(|mut arena| arena.take(len)) {
         return Some(taken);
     }
     // SAFETY: see map_apart.
@@ -371,12 +417,12 @@ unsafe impl GlobalAlloc for HugeAlloc {
             return unsafe { System.dealloc(ptr, layout) };
         }
         let Some(len) = arena_len(layout.size()) else { return };
-        let mut arena = arena();
-        if arena.extents.contains(ptr as usize) {
-            arena.extents.give(ptr as usize, len);
+        if in_arena(ptr as usize) {
+            if let Some(mut arena) = arena() {
+                arena.extents.give(ptr as usize, len);
+            }
             return;
         }
-        drop(arena);
         // SAFETY: a block mapped apart, `len` bytes long, that its owner gave up.
         unsafe { libc::munmap(ptr.cast(), len) };
     }
@@ -396,9 +442,8 @@ unsafe impl GlobalAlloc for HugeAlloc {
                 if new_len == old_len {
                     return ptr;
                 }
-                let mut arena = arena();
                 let at = ptr as usize;
-                if arena.extents.contains(at) {
+                if let Some(mut arena) = in_arena(at).then(arena).flatten() {
                     if new_len < old_len {
                         arena.extents.give(at + new_len, old_len - new_len);
                         return ptr;
@@ -498,6 +543,36 @@ mod tests {
         assert_eq!(c.at, b.at + 0x3000);
     }
 
+    /// The slots past `count` hold stale copies of removed extents (a merge removes the one it
+    /// absorbed): nothing may take memory from them. Growing into one handed out memory that a
+    /// free extent also held, and removing it panicked (found by the two-thread test).
+    #[test]
+    fn stale_slots_are_never_extents() {
+        let mut e = extents(1 << 20);
+        let a = e.take(0x1000).unwrap();
+        let b = e.take(0x1000).unwrap();
+        let c = e.take(0x1000).unwrap();
+        let d = e.take(0x1000).unwrap();
+        let _guard = e.take(0x1000).unwrap();
+        e.give(b.at, 0x1000);
+        e.give(d.at, 0x1000);
+        // c joins b and d into one extent; d's slot stays behind, stale.
+        e.give(c.at, 0x1000);
+        assert_eq!(e.free(), &[Extent { at: b.at, len: 0x3000 }]);
+        assert_eq!(e.free.get(1), Some(&Extent { at: d.at, len: 0x1000 }));
+        // a grows into b (free, after it), not into the stale copy of d.
+        assert_eq!(e.grow(a.at, 0x1000, 0x2000), Some(0x1000));
+        assert_eq!(e.free(), &[Extent { at: c.at, len: 0x2000 }]);
+        // A block ending where only a stale slot starts cannot grow there.
+        let mut f = extents(1 << 20);
+        let x = f.take(0x1000).unwrap();
+        let _y = f.take(0x1000).unwrap();
+        f.free[0] = Extent { at: x.at + 0x1000, len: 0x8000 };
+        assert_eq!(f.grow(x.at, 0x1000, 0x2000), None);
+        f.remove(0);
+        assert_eq!(f.count, 0);
+    }
+
     #[test]
     fn too_many_extents_are_kept_by_the_arena_not_reused() {
         let mut e = extents(1 << 30);
@@ -537,8 +612,31 @@ mod tests {
             // are the arena's.
             let l = Layout::from_size_align(BIG, 8).unwrap();
             let p = a.alloc(l);
-            assert!(arena().extents.contains(p as usize));
+            assert!(in_arena(p as usize));
             a.dealloc(p, l);
+        }
+    }
+
+    /// A thread that asks for a block while it holds the arena's lock (which only a panic inside
+    /// the bookkeeping could do: its message allocates) gets one mapped apart instead of waiting
+    /// for itself forever, and an arena block it gives back meanwhile is kept by the arena.
+    #[test]
+    fn a_thread_holding_the_lock_never_waits_for_itself() {
+        let a = HugeAlloc;
+        let l = Layout::from_size_align(BIG, 8).unwrap();
+        // SAFETY: blocks of `l`, each freed once with it.
+        unsafe {
+            let inside = a.alloc(l);
+            assert!(in_arena(inside as usize));
+            let held = arena().unwrap();
+            assert!(arena().is_none(), "the lock taken twice by one thread");
+            let apart = a.alloc(l);
+            assert!(!apart.is_null() && !in_arena(apart as usize));
+            a.dealloc(apart, l);
+            a.dealloc(inside, l);
+            drop(held);
+            let again = arena();
+            assert!(again.is_some());
         }
     }
 
