@@ -617,6 +617,76 @@ mod tests {
         }
     }
 
+    /// Random takes, gives, grows and shrinks against a model of every page: after each step
+    /// the free extents are sorted, apart and below the top, and every page is exactly one of
+    /// a live block's, a free extent's, or fresh (at or above the top).
+    #[test]
+    fn the_bookkeeping_matches_a_model_of_every_page() {
+        for seed in [11, 13, 17] {
+            bookkeeping_against_the_model(seed, 150_000);
+        }
+    }
+
+    fn bookkeeping_against_the_model(seed: u64, steps: usize) {
+        const PAGES: usize = 512;
+        let mut e = extents(PAGES * PAGE);
+        let mut live: Vec<(usize, usize)> = Vec::new();
+        let mut rng = seed;
+        let mut next = move |n: usize| {
+            rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (rng >> 33) as usize % n
+        };
+        for step in 0..steps {
+            match next(4) {
+                0 | 1 => {
+                    let len = (1 + next(4)) * PAGE;
+                    if let Some(t) = e.take(len) {
+                        live.push((t.at, len));
+                    }
+                }
+                2 if !live.is_empty() => {
+                    let (at, len) = live.swap_remove(next(live.len()));
+                    e.give(at, len);
+                }
+                _ if !live.is_empty() => {
+                    let i = next(live.len());
+                    let (at, len) = live[i];
+                    let new = (1 + next(4)) * PAGE;
+                    if new < len {
+                        e.give(at + new, len - new);
+                        live[i].1 = new;
+                    } else if e.grow(at, len, new).is_some() {
+                        live[i].1 = new;
+                    }
+                }
+                _ => {}
+            }
+            // Each page's owner: 1 a live block, 2 a free extent.
+            let mut owner = [0u8; PAGES];
+            let page = |at: usize| (at - BASE) / PAGE;
+            for &(at, len) in &live {
+                for (p, o) in owner.iter_mut().enumerate().take(page(at + len)).skip(page(at)) {
+                    assert_eq!(*o, 0, "step {step}: page {p} owned twice");
+                    *o = 1;
+                }
+            }
+            for x in e.free() {
+                assert!(x.len > 0 && x.end() <= e.top, "step {step}: {x:?} top {:#x}", e.top);
+                for (p, o) in owner.iter_mut().enumerate().take(page(x.end())).skip(page(x.at)) {
+                    assert_eq!(*o, 0, "step {step}: free page {p} also owned");
+                    *o = 2;
+                }
+            }
+            assert!(e.free().windows(2).all(|w| w[0].end() < w[1].at), "step {step}: apart");
+            let top = page(e.top);
+            // Below the top every page is owned (the slot table never fills here, so no freed
+            // block is let go).
+            assert!(e.count < MAX_FREE, "step {step}: the slot table filled");
+            assert!(owner[..top].iter().all(|&o| o != 0), "step {step}: a page lost");
+            assert!(owner[top..].iter().all(|&o| o == 0), "step {step}: owned above the top");
+        }
+    }
+
     /// A thread that asks for a block while it holds the arena's lock (which only a panic inside
     /// the bookkeeping could do: its message allocates) gets one mapped apart instead of waiting
     /// for itself forever, and an arena block it gives back meanwhile is kept by the arena.
