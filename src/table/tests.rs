@@ -304,3 +304,34 @@ fn owners_group_in_address_then_name_order() {
     assert!(owners.sets == one.sets, "alias sets differ");
     assert!(owners.names == one.names && owners.ids == one.ids, "names or ids differ");
 }
+
+/// The address order is the stable (address, name) order: aliases by name, equal names in table
+/// order, whatever the spread of the addresses.
+#[test]
+fn address_order_is_by_address_then_name_then_table_order() {
+    let raw: [(u64, &[u8], u64); 9] = [
+        (0x3000, b"c", 0),
+        (0x1000, b"b", 1),
+        (0x1000, b"a", 2),
+        (0x2000, b"d", 3),
+        (0x1000, b"b", 4),
+        (0x1000, b"a", 5),
+        (0x3000, b"a", 6),
+        (0x0fff, b"z", 7),
+        (0x2000, b"d", 8),
+    ];
+    for far in [None, Some(1u64 << 45)] {
+        let mut syms: Vec<TextSymbol<'_>> =
+            raw.iter().map(|&(addr, name, size)| TextSymbol::new(addr, size, name)).collect();
+        if let Some(far) = far {
+            syms.push(TextSymbol::new(far, 9, b"far"));
+        }
+        let got: Vec<u64> = address_order(&syms).iter().map(|&(_, i)| syms[i].size).collect();
+        // Written out: 0x0fff z; 0x1000 a(2) a(5) b(1) b(4); 0x2000 d(3) d(8); 0x3000 a c.
+        let mut want = vec![7, 2, 5, 1, 4, 3, 8, 6, 0];
+        if far.is_some() {
+            want.push(9);
+        }
+        assert_eq!(got, want, "far {far:?}");
+    }
+}
