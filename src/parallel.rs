@@ -28,9 +28,9 @@ pub(crate) fn spare_core() -> bool {
 static TAKEN: AtomicUsize = AtomicUsize::new(0);
 
 /// A CPU taken by work running beside the caller (`rewrite`'s copy beside its plan), for the
-/// guard's life (the work drops it when done): the plan's steps meanwhile stay on one thread. Two threads of the plan beside the
-/// copy were three on the two CPUs measured, and each split paid a CPU's wake-up: 110k rows,
-/// `rewrite` 29.0 -> 26.4 ms with the plan on one thread.
+/// guard's life (the work drops it when done): the plan's steps meanwhile stay on one thread.
+/// Two threads of the plan beside the copy were three on the two CPUs measured, and each split
+/// paid a CPU's wake-up: 110k rows, `rewrite` 24.4 -> 22.7 ms.
 pub(crate) struct CoreTaken(());
 
 impl CoreTaken {
@@ -80,11 +80,11 @@ pub(crate) fn join<RA, RB: Send>(
 
 /// `work` over `out` cut in chunks of `chunk` items (the last one shorter), on this thread
 /// and, when `worth` it and a CPU is spare, a second one: each takes the next chunk when it is
-/// done with one, so the two share the work however late the second one starts (here that is
-/// the ~1.2 ms a halted CPU takes to wake, see [`spawn_beside`]). `work` gets its thread's
-/// state (made by `state` on each thread), the position of the chunk's first item, and the
-/// chunk; the results come back in chunk order, so they are the one-thread results whatever
-/// thread did which chunk.
+/// done with one, so the two share the work however late the second one starts (on the machines
+/// measured, an idle vCPU takes ~1.2 ms to run a thread moved onto it). `work` gets its
+/// thread's state (made by `state` on each thread), the position of the chunk's first item,
+/// and the chunk; the results come back in chunk order, so they are the one-thread results
+/// whatever thread did which chunk.
 pub(crate) fn chunks<O: Send, S, R: Send>(
     worth: bool,
     out: &mut [O],
