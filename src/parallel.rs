@@ -1,16 +1,20 @@
 //! The second core: running two pieces of work at once, and making sure the second thread
 //! really starts beside the first instead of behind it.
 //!
-//! Every parallel step of llgo-ld is a pair (the symbols beside the records, the two halves of
-//! the owner test, `rewrite`'s copy beside the plan): one piece on the calling thread, one on a
-//! new thread. A new thread is
-//! queued on its parent's CPU. On the 2-vCPU machines measured (docs/design.md, "Performance")
-//! the kernel left it there, behind the busy parent, until the parent blocked in `join`: the
-//! second thread started ~1–2 ms late, which is most of a 110k-row step. [`spawn_beside`]
-//! therefore moves the *parent* to another allowed CPU right after the spawn (its affinity
-//! narrowed to the other CPUs, then set back at once: a running thread stays where it is), so
-//! the new thread has the parent's old CPU to itself. Measured: the new thread runs ~0.1 ms
-//! after the spawn instead of when the parent blocks; the move costs the parent ~0.07 ms.
+//! Every parallel step of llgo-ld is a pair (the symbols beside the records, `rewrite`'s copy
+//! beside the plan: one piece on the calling thread, one on a new thread, [`join`]) or chunks
+//! two threads take in turn (the owner test, [`chunks`]). A new thread is queued on its parent's
+//! CPU. On the 2-vCPU machines measured (docs/design.md, "Performance") the kernel left it
+//! there, behind the busy parent, until the parent blocked in `join`: the second thread started
+//! ~1–2 ms late, which is most of a 110k-row step. [`spawn_beside`] therefore moves the *parent*
+//! to another allowed CPU right after the spawn (its affinity narrowed to the other CPUs, then
+//! set back at once: a running thread stays where it is), so the new thread has the parent's
+//! old CPU to itself and runs ~0.1 ms after the spawn. The move costs the parent ~0.07 ms when
+//! the other CPU is busy, but ~1.2 ms when it is idle (the vCPU's wake-up): a pair is worth it
+//! when the parent's piece is the shorter one, and chunks let the two threads share the work
+//! whichever of them starts late.
+//!
+//! While work runs beside the plan ([`CoreTaken`]), the plan's steps stay on one thread.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::{Scope, ScopedJoinHandle};
