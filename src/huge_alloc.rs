@@ -7,7 +7,7 @@
 //! first touch of a 4 KiB page costs ~1.5–2 µs (0.4 ms per MB), of a huge page ~0.1 ms per MB,
 //! while writing memory already mapped costs 0.035 ms per MB. A 110k-row `inspect` allocates
 //! about 27 MB of such vectors one after the other (symbols, then owner sets, then canonical
-//! records, then rows, then the table) but holds at most about 17 MB at once; with a mapping per
+//! records, then rows, then the table) but holds at most about 15 MB at once; with a mapping per
 //! block every one of them was fresh, and blocks under 1 MiB and the ends of larger ones were
 //! 4 KiB pages. The arena makes the freed memory of one phase the next phase's, and all of it
 //! huge pages. glibc can use huge pages too (`GLIBC_TUNABLES=glibc.malloc.hugetlb=1`), but only
