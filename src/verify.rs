@@ -508,75 +508,61 @@ mod tests {
         ];
         entries.sort_unstable();
         let index = SymbolIndex::new(entries).unwrap();
-        struct Case {
-            what: &'static str,
-            addrs: &'static [u64],
-            func_indexes: &'static [u32],
-            with_index: bool,
-            want: &'static [&'static str],
-        }
+        // What is checked, the rows (address, funcIndex), whether there is an index, and the
+        // problems expected (`*`: the rest of the funcIndex message).
+        type Case = (&'static str, &'static [(u64, u32)], bool, &'static [&'static str]);
         let none_of = "which the symbol index gives none of its names";
-        let cases = [
-            Case {
-                what: "every row named (an alias, the second name, a stub's target)",
-                addrs: &[0x1000, 0x1020, 0x1040, 0x1060, 0x1080],
-                func_indexes: &[1, 2, 3, 4, 5],
-                with_index: true,
-                want: &[],
-            },
-            Case {
-                what: "a row inside a function",
-                addrs: &[0x1000, 0x1030],
-                func_indexes: &[1, 2],
-                with_index: true,
-                want: &["row 1 at 0x1030 is not a function start"],
-            },
-            Case {
-                what: "a row past every symbol",
-                addrs: &[0x1000, 0x2000],
-                func_indexes: &[1, 2],
-                with_index: true,
-                want: &["row 1 at 0x2000 is not a function start"],
-            },
-            Case {
-                what: "a funcIndex no name of the function has",
-                addrs: &[0x1000, 0x1040],
-                func_indexes: &[1, 4],
-                with_index: true,
-                want: &["row 1 at 0x1040 (pkg.C) has funcIndex 4, *"],
-            },
-            Case {
-                what: "funcIndex 0",
-                addrs: &[0x1020],
-                func_indexes: &[0],
-                with_index: true,
-                want: &[
-                    "row 0 at 0x1020 has funcIndex 0",
-                    "row 0 at 0x1020 (pkg.B) has funcIndex 0, *",
-                ],
-            },
-            Case {
-                what: "no index: only starts and zeros are checked",
-                addrs: &[0x1020, 0x1030],
-                func_indexes: &[9, 0],
-                with_index: false,
-                want: &["row 1 at 0x1030 is not a function start"],
-            },
-            Case {
-                what: "rows out of order are still found",
-                addrs: &[0x1060, 0x1000, 0x1080],
-                func_indexes: &[4, 1, 5],
-                with_index: true,
-                want: &[],
-            },
+        let cases: [Case; 7] = [
+            (
+                "every row named (an alias, the second name, a stub's target)",
+                &[(0x1000, 1), (0x1020, 2), (0x1040, 3), (0x1060, 4), (0x1080, 5)],
+                true,
+                &[],
+            ),
+            (
+                "a row inside a function",
+                &[(0x1000, 1), (0x1030, 2)],
+                true,
+                &["row 1 at 0x1030 is not a function start"],
+            ),
+            (
+                "a row past every symbol",
+                &[(0x1000, 1), (0x2000, 2)],
+                true,
+                &["row 1 at 0x2000 is not a function start"],
+            ),
+            (
+                "a funcIndex no name of the function has",
+                &[(0x1000, 1), (0x1040, 4)],
+                true,
+                &["row 1 at 0x1040 (pkg.C) has funcIndex 4, *"],
+            ),
+            (
+                "funcIndex 0",
+                &[(0x1020, 0)],
+                true,
+                &["row 0 at 0x1020 has funcIndex 0", "row 0 at 0x1020 (pkg.B) has funcIndex 0, *"],
+            ),
+            (
+                "no index: only starts and zeros are checked",
+                &[(0x1020, 9), (0x1030, 0)],
+                false,
+                &["row 1 at 0x1030 is not a function start"],
+            ),
+            (
+                "rows out of order are still found",
+                &[(0x1060, 4), (0x1000, 1), (0x1080, 5)],
+                true,
+                &[],
+            ),
         ];
-        for c in cases {
-            let real: Vec<(u32, u32)> = c.func_indexes.iter().map(|&f| (0, f)).collect();
-            let index = c.with_index.then_some(&index);
-            let got = name_problems(&symbols, NameStyle::Elf, index, c.addrs, &real);
-            // `*` stands for the rest of the funcIndex message.
-            let want: Vec<String> = c.want.iter().map(|w| w.replace('*', none_of)).collect();
-            assert_eq!(got, want, "{}", c.what);
+        for (what, rows, with_index, want) in cases {
+            let addrs: Vec<u64> = rows.iter().map(|r| r.0).collect();
+            let real: Vec<(u32, u32)> = rows.iter().map(|r| (0, r.1)).collect();
+            let index = with_index.then_some(&index);
+            let got = name_problems(&symbols, NameStyle::Elf, index, &addrs, &real);
+            let want: Vec<String> = want.iter().map(|w| w.replace('*', none_of)).collect();
+            assert_eq!(got, want, "{what}");
         }
     }
 }

@@ -391,11 +391,6 @@ impl<'a> Owners<'a> {
         self.sets.get(set).and_then(|s| self.ids.get(s.ids_start()..end)).unwrap_or_default()
     }
 
-    /// Is a record with `id` canonical in this set?
-    pub fn canonical(&self, set: usize, id: u64) -> bool {
-        self.canonical_at(set, id).is_some()
-    }
-
     /// Where `id` is among the ids of `ids` (an index into them all), when a record with `id`
     /// is canonical in this set.
     #[inline]
@@ -411,11 +406,6 @@ impl<'a> Owners<'a> {
         }
         let more = self.ids(set).get(1..)?.iter().position(|&x| x == id)?;
         Some((start + 1 + more) as u32)
-    }
-
-    /// The set starting exactly at `addr`, if any.
-    pub fn at(&self, addr: u64) -> Option<usize> {
-        self.sets.binary_search_by_key(&addr, |s| s.start).ok()
     }
 
     pub fn len(&self) -> usize {
